@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { createApp } from '../app';
+import { balanceJson, chargeJson, renderCharge } from './render';
+import { realizedCredits } from '../db/balance';
+import { migrateLatest, migrateLegacyBaseline } from '../db/migrate';
+import { getCharge } from '../db/read-charge';
+import { isDomainError } from '../domain/errors';
+import { FlatFeeQueues } from '../queues/producer';
+import { QUEUE_NAMES, QueueName } from '../queues/registry';
+import { runWorker } from './worker-command';
+
+function readPayload(arg: string): unknown {
+  const text = arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CommanderError(2, 'flatfee.bad_json', `payload is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function queueName(value: string): QueueName {
+  if (!(QUEUE_NAMES as string[]).includes(value)) {
+    throw new CommanderError(2, 'flatfee.bad_queue', `unknown queue "${value}"; one of: ${QUEUE_NAMES.join(', ')}`);
+  }
+  return value as QueueName;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('flatfee-worker')
+    .description('Applies flat-fee billing charge jobs from BullMQ to PostgreSQL exactly once')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('start')
+    .description('migrate to the latest schema, then run the workers')
+    .action(async () => runWorker(createApp(), { migrate: true }));
+
+  program
+    .command('worker')
+    .description('run one BullMQ worker per queue (no migration)')
+    .action(async () => runWorker(createApp(), { migrate: false }));
+
+  program
+    .command('migrate')
+    .description('apply database migrations')
+    .option('--legacy-baseline', 'apply only the migrations that create the legacy shape (SPEC §7)')
+    .action(async (opts: { legacyBaseline?: boolean }) => {
+      const app = createApp(undefined, 'flatfee-worker-migrate');
+      try {
+        const applied = opts.legacyBaseline ? await migrateLegacyBaseline(app.knex) : await migrateLatest(app.knex);
+        process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
+      } finally {
+        await app.close();
+      }
+    });
+
+  program
+    .command('enqueue')
+    .description('validate a payload locally and enqueue it; prints the job id')
+    .argument('<queue>', `one of: ${QUEUE_NAMES.join(', ')}`)
+    .argument('<payload>', 'the payload as JSON, or @file')
+    .option('--job-id <id>', 'a custom BullMQ job id')
+    .action(async (queue: string, payload: string, opts: { jobId?: string }) => {
+      const name = queueName(queue);
+      const data = readPayload(payload);
+      const app = createApp();
+      const queues = new FlatFeeQueues({ redisUrl: app.config.redisUrl, prefix: app.config.queuePrefix });
+      try {
+        const job = await queues.enqueue(name, data as never, opts.jobId ? { jobId: opts.jobId } : {});
+        process.stdout.write(`${job.id}\n`);
+      } finally {
+        await queues.close();
+        await app.close();
+      }
+    });
+
+  program
+    .command('charge')
+    .description('show a charge with its current and prior runs')
+    .argument('<namespace>')
+    .argument('<id>')
+    .option('--json', 'print JSON')
+    .action(async (namespace: string, id: string, opts: { json?: boolean }) => {
+      const app = createApp();
+      try {
+        const charge = await getCharge(app.knex, namespace, id, { expand: ['realizations', 'detailedLines'] });
+        if (!charge) throw new CommanderError(1, 'flatfee.not_found', `charge not found [namespace=${namespace} charge_id=${id}]`);
+        process.stdout.write(opts.json ? `${JSON.stringify(chargeJson(charge), null, 2)}\n` : renderCharge(charge));
+      } finally {
+        await app.close();
+      }
+    });
+
+  program
+    .command('balance')
+    .description("a customer's realized credits in one currency")
+    .argument('<namespace>')
+    .argument('<customerId>')
+    .argument('<currency>')
+    .option('--json', 'print JSON')
+    .action(async (namespace: string, customerId: string, currency: string, opts: { json?: boolean }) => {
+      const app = createApp();
+      try {
+        const total = await realizedCredits(app.knex, namespace, customerId, currency);
+        process.stdout.write(opts.json ? `${JSON.stringify(balanceJson(total))}\n` : `${total.toFixed()} ${currency}\n`);
+      } finally {
+        await app.close();
+      }
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      if (err.code.startsWith('flatfee.')) process.stderr.write(`error: ${err.message}\n`);
+      return err.exitCode || 1;
+    }
+    process.stderr.write(`error: ${isDomainError(err) || err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,44 @@
+/** Environment → typed configuration, read once. Every setting has a working local default. */
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+  workerConcurrency: number;
+  boardPort: number;
+  boardHost: string | undefined;
+  boardUser: string | undefined;
+  boardPassword: string | undefined;
+  boardReadOnly: boolean;
+  logLevel: string;
+  shutdownTimeoutMs: number;
+  dbPoolMax: number;
+}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const workerConcurrency = intFrom(env, 'WORKER_CONCURRENCY', 8);
+  return {
+    databaseUrl: env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
+    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    queuePrefix: env.QUEUE_PREFIX || 'bull',
+    workerConcurrency,
+    boardPort: intFrom(env, 'BOARD_PORT', 3000, 0),
+    boardHost: env.BOARD_HOST || undefined,
+    boardUser: env.BOARD_USER || undefined,
+    boardPassword: env.BOARD_PASSWORD || undefined,
+    boardReadOnly: env.BOARD_READ_ONLY === 'true',
+    logLevel: env.LOG_LEVEL || 'info',
+    shutdownTimeoutMs: intFrom(env, 'SHUTDOWN_TIMEOUT_MS', 30000),
+    // Every queue's worker may hold a transaction at once; the pool must be larger than that.
+    dbPoolMax: intFrom(env, 'DB_POOL_MAX', workerConcurrency + 4),
+  };
+}

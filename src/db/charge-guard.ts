@@ -1,0 +1,49 @@
+import { Knex } from 'knex';
+import { Charge } from '../domain/charge';
+import { DomainError, NotFoundError } from '../domain/errors';
+import { Run } from '../domain/run';
+import { lockCharge } from './charges';
+import { findRun } from './runs';
+
+export interface LockedCharge {
+  charge: Charge;
+  run: Run | null;
+}
+
+/**
+ * Locks the charge (the per-charge serialization point) and applies the checks every job shares, in
+ * SPEC §3's order: exists → not deleted → migrated. The current run is loaded when there is one.
+ */
+export async function lockChargeForJob(trx: Knex.Transaction, namespace: string, chargeId: string): Promise<LockedCharge> {
+  const charge = await lockCharge(trx, namespace, chargeId);
+  if (!charge) throw new NotFoundError('charge_not_found', `charge not found [namespace=${namespace} charge_id=${chargeId}]`);
+  if (charge.status === 'deleted' || charge.deletedAt !== null) {
+    throw new DomainError('charge_deleted', `charge is deleted [charge_id=${chargeId}]`);
+  }
+  if (!charge.migrated) {
+    throw new DomainError('charge_not_migrated', `charge still has legacy realizations; run migrate-legacy-flat-fees [charge_id=${chargeId}]`);
+  }
+  return { charge, run: await loadCurrentRun(trx, charge) };
+}
+
+/** As lockChargeForJob, and the job cannot go on without a current run (retried until one exists). */
+export async function lockChargeWithRun(trx: Knex.Transaction, namespace: string, chargeId: string): Promise<{ charge: Charge; run: Run }> {
+  const { charge, run } = await lockChargeForJob(trx, namespace, chargeId);
+  if (!run) throw new DomainError('current_run_required', `charge has no current realization run yet [charge_id=${chargeId}]`);
+  return { charge, run };
+}
+
+/** A pointer that names no run is corrupt data: fail loudly, never read it as "no run". */
+export async function loadCurrentRun(db: Knex, charge: Charge): Promise<Run | null> {
+  if (charge.currentRealizationRunId === null) return null;
+  const run = await findRun(db, charge.namespace, charge.currentRealizationRunId);
+  if (!run || run.chargeId !== charge.id) throw currentRunNotLoaded(charge);
+  return run;
+}
+
+export function currentRunNotLoaded(charge: Pick<Charge, 'id' | 'currentRealizationRunId'>): DomainError {
+  return new DomainError(
+    'current_realization_run_not_loaded',
+    `current realization run [id=${charge.currentRealizationRunId}] not loaded for flat fee charge [id=${charge.id}]`,
+  );
+}

@@ -1,0 +1,36 @@
+import path from 'node:path';
+import knexFactory, { Knex } from 'knex';
+
+export const MIGRATIONS_DIRECTORY = path.resolve(__dirname, '../../migrations');
+
+export interface KnexOptions {
+  databaseUrl: string;
+  poolMax?: number;
+  applicationName?: string;
+}
+
+/**
+ * One knex per process. application_name lets operators (and fault tests) find the worker's
+ * sessions in pg_stat_activity; NUMERIC stays a string (pg's default), never a float.
+ */
+export function createKnex(options: KnexOptions): Knex {
+  return knexFactory({
+    client: 'pg',
+    connection: {
+      connectionString: options.databaseUrl,
+      application_name: options.applicationName ?? 'flatfee-worker',
+      keepAlive: true,
+    },
+    pool: { min: 0, max: options.poolMax ?? 10 },
+    acquireConnectionTimeout: 30000,
+    migrations: migrationConfig(),
+  });
+}
+
+export function migrationConfig(): Knex.MigratorConfig {
+  return {
+    directory: MIGRATIONS_DIRECTORY,
+    loadExtensions: ['.ts'],
+    tableName: 'knex_migrations',
+  };
+}

@@ -1,0 +1,37 @@
+import type { Job } from 'bullmq';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type * as yup from 'yup';
+
+/** What a job handler gets: the job's transaction, a clock and ids. No globals. */
+export interface JobContext {
+  trx: Knex.Transaction;
+  logger: Logger;
+  queue: string;
+  jobId: string | null;
+  idempotencyKey: string;
+  now: Date;
+  newId: () => string;
+  /** True when this delivery comes back from a delay the job asked for (activate-charge). */
+  resumedAfterDelay: boolean;
+  job: Job | null;
+}
+
+export type JobResult = Record<string, unknown>;
+
+/** One file per job kind exports one of these (STYLE "A job: one file, three exports"). */
+export interface JobDefinition<S extends yup.AnyObjectSchema = yup.AnyObjectSchema> {
+  name: string;
+  schema: S;
+  handle(payload: yup.InferType<S>, ctx: JobContext): Promise<JobResult>;
+  /** Jobs that manage their own transactions (the legacy migration) skip the shared runner. */
+  runsOwnTransactions?: boolean;
+}
+
+/** Thrown by a handler to ask for the job to wait until `until` (activate-charge before invoiceAt). */
+export class DelayJob extends Error {
+  constructor(readonly until: Date) {
+    super(`delayed until ${until.toISOString()}`);
+    this.name = 'DelayJob';
+  }
+}

@@ -1,0 +1,112 @@
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { DomainError, isDomainError } from '../domain/errors';
+import { isTransientFault } from '../db/pg-errors';
+import { redisOptions } from './connection';
+import { DelayJob, JobResult } from './job-context';
+import { jobDefinition, QUEUE_NAMES } from './registry';
+import { runJob } from './run-job';
+
+export interface WorkerDeps {
+  knex: Knex;
+  logger: Logger;
+  redisUrl: string;
+  prefix: string;
+  concurrency: number;
+  queues?: readonly string[];
+}
+
+/** Finished jobs kept for callers and operators; bounded so a burst cannot fill Redis (SPEC §3). */
+export const RETENTION = {
+  removeOnComplete: { count: Number(process.env.KEEP_COMPLETED_JOBS || 10000) },
+  removeOnFail: { count: Number(process.env.KEEP_FAILED_JOBS || 50000) },
+};
+
+const DELAY_MARK = 'delayedUntil';
+
+function resumedAfterDelay(job: Job): boolean {
+  const progress = job.progress as Record<string, unknown> | number | null;
+  return typeof progress === 'object' && progress !== null && typeof progress[DELAY_MARK] === 'string';
+}
+
+/**
+ * The only place where outcomes become BullMQ's: retried domain codes and transient faults are
+ * plain errors (retried with the job's backoff), every other domain code is an UnrecoverableError,
+ * a requested delay moves the job to the delayed set. Messages start with the code.
+ */
+export async function toBullMqOutcome(err: unknown, job: Job, token: string | undefined): Promise<Error> {
+  if (err instanceof DelayJob) {
+    await job.updateProgress({ [DELAY_MARK]: err.until.toISOString() });
+    await job.moveToDelayed(err.until.getTime(), token);
+    return new DelayedError(err.message);
+  }
+  if (isDomainError(err)) {
+    return err.retried ? new Error(err.message, { cause: err }) : new UnrecoverableError(err.message);
+  }
+  if (err instanceof Error) return err;
+  return new Error(String(err));
+}
+
+export function errorCodeOf(err: unknown): string | null {
+  if (err instanceof DomainError) return err.code;
+  if (isTransientFault(err)) return 'transient_fault';
+  return null;
+}
+
+export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>) {
+  return async (job: Job, token?: string): Promise<JobResult> => {
+    const started = process.hrtime.bigint();
+    const def = jobDefinition(job.queueName);
+    const chargeId = (job.data as { chargeId?: unknown; id?: unknown })?.chargeId ?? (job.data as { id?: unknown })?.id;
+    const fields = { queue: job.queueName, jobId: job.id, attempt: job.attemptsMade + 1, chargeId };
+    const ms = () => Number((process.hrtime.bigint() - started) / 1000n) / 1000;
+    try {
+      if (!def || job.name !== job.queueName) {
+        throw new DomainError('unknown_job', `no handler for job "${job.name}" on queue "${job.queueName}"`);
+      }
+      const result = await runJob(def, job.data, { knex: deps.knex, logger: deps.logger, job, jobId: job.id ?? null, resumedAfterDelay: resumedAfterDelay(job) });
+      deps.logger.info({ ...fields, durationMs: ms(), outcome: result.replayed ? 'replayed' : 'applied' }, 'job completed');
+      return result;
+    } catch (err) {
+      const outcome = await toBullMqOutcome(err, job, token);
+      if (outcome instanceof DelayedError) {
+        deps.logger.info({ ...fields, durationMs: ms(), outcome: 'delayed' }, outcome.message);
+      } else {
+        const level = outcome instanceof UnrecoverableError || errorCodeOf(err) === null ? 'error' : 'warn';
+        deps.logger[level]({ ...fields, durationMs: ms(), errorCode: errorCodeOf(err), err: outcome }, 'job failed');
+      }
+      throw outcome;
+    }
+  };
+}
+
+/** One BullMQ Worker per queue (SPEC §3: the queue name is the job kind). */
+export function startWorkers(deps: WorkerDeps): Worker[] {
+  const processor = createProcessor(deps);
+  return (deps.queues ?? QUEUE_NAMES).map((queue) => {
+    const worker = new Worker(queue, processor, {
+      connection: redisOptions(deps.redisUrl, 'worker'),
+      prefix: deps.prefix,
+      concurrency: deps.concurrency,
+      ...RETENTION,
+    });
+    worker.on('error', (err) => deps.logger.error({ queue, err }, 'worker error'));
+    return worker;
+  });
+}
+
+/** Stops fetching, waits for active jobs up to the timeout, then forces the close. */
+export async function stopWorkers(workers: Worker[], timeoutMs: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  const closed = Promise.all(workers.map((w) => w.close())).then(() => 'closed' as const);
+  const outcome = await Promise.race([closed, timedOut]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    logger.warn({ timeoutMs }, 'active jobs did not finish in time; forcing close (they will be redelivered)');
+    await Promise.all(workers.map((w) => w.close(true)));
+  }
+}

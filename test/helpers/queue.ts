@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { Job, JobsOptions, QueueEvents, Worker } from 'bullmq';
+import IORedis from 'ioredis';
+import { Knex } from 'knex';
+import pino from 'pino';
+import { loadConfig } from '../../src/config';
+import { redisOptions } from '../../src/queues/connection';
+import { EnqueueOptions, FlatFeeQueues, PayloadOf } from '../../src/queues/producer';
+import { QUEUE_NAMES, QueueName } from '../../src/queues/registry';
+import { startWorkers, stopWorkers } from '../../src/queues/worker';
+
+const config = loadConfig();
+
+/** Fast retries for tests: preconditions and faults retry within milliseconds. */
+export const FAST_RETRY: JobsOptions = { attempts: 3, backoff: { type: 'fixed', delay: 20 } };
+
+export interface JobOutcome {
+  job: Job;
+  state: string;
+  result: Record<string, any> | null;
+  failedReason: string | null;
+}
+
+export interface WorkerHarness {
+  prefix: string;
+  queues: FlatFeeQueues;
+  workers: Worker[];
+  /** Enqueues without local validation (bad payloads must reach the worker too) and waits for the end. */
+  run<Q extends QueueName>(queue: Q, payload: PayloadOf<Q> | Record<string, unknown>, options?: EnqueueOptions): Promise<JobOutcome>;
+  add<Q extends QueueName>(queue: Q, payload: PayloadOf<Q> | Record<string, unknown>, options?: EnqueueOptions): Promise<Job>;
+  wait(job: Job): Promise<JobOutcome>;
+}
+
+export function testPrefix(label: string): string {
+  return `ffwt-${label}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Removes every key of a test prefix. */
+export async function dropPrefix(prefix: string): Promise<void> {
+  const redis = new IORedis(config.redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A real Worker per queue on its own prefix, with the producer client and QueueEvents to await outcomes. */
+export function useWorkerHarness(label: string, knex: () => Knex, options: { concurrency?: number } = {}): () => WorkerHarness {
+  let harness: WorkerHarness | null = null;
+  let events: Map<QueueName, QueueEvents>;
+  before(async function () {
+    this.timeout(30000);
+    const prefix = testPrefix(label);
+    const logger = pino({ level: process.env.LOG_LEVEL || 'silent' });
+    const queues = new FlatFeeQueues({ redisUrl: config.redisUrl, prefix, defaultJobOptions: FAST_RETRY });
+    events = new Map(QUEUE_NAMES.map((q) => [q, new QueueEvents(q, { connection: redisOptions(config.redisUrl, 'worker'), prefix })]));
+    await Promise.all([...events.values()].map((e) => e.waitUntilReady()));
+    const workers = startWorkers({ knex: knex(), logger, redisUrl: config.redisUrl, prefix, concurrency: options.concurrency ?? 4 });
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
+    const add = async (queue: QueueName, payload: unknown, opts: EnqueueOptions = {}) => {
+      const { idempotencyKey, ...jobOptions } = opts;
+      const data = idempotencyKey === undefined ? payload : { ...(payload as object), idempotencyKey };
+      return queues.queue(queue).add(queue, data, jobOptions);
+    };
+    const wait = async (job: Job): Promise<JobOutcome> => {
+      const queue = job.queueName as QueueName;
+      try {
+        await job.waitUntilFinished(events.get(queue)!);
+      } catch {
+        // the outcome is read back below
+      }
+      const fresh = (await Job.fromId(queues.queue(queue), job.id!))!;
+      const state = await fresh.getState();
+      return { job: fresh, state, result: fresh.returnvalue ?? null, failedReason: fresh.failedReason ?? null };
+    };
+    harness = {
+      prefix,
+      queues,
+      workers,
+      add: add as WorkerHarness['add'],
+      wait,
+      run: (async (queue: QueueName, payload: unknown, opts?: EnqueueOptions) => wait(await add(queue, payload, opts))) as WorkerHarness['run'],
+    };
+  });
+  after(async function () {
+    this.timeout(30000);
+    if (!harness) return;
+    await stopWorkers(harness.workers, 10000, pino({ level: 'silent' }));
+    await Promise.all([...events.values()].map((e) => e.close()));
+    await harness.queues.close();
+    await dropPrefix(harness.prefix);
+  });
+  return () => {
+    if (!harness) throw new Error('worker harness not ready');
+    return harness;
+  };
+}
