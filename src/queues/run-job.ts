@@ -5,6 +5,7 @@ import { ulid } from 'ulid';
 import { truncateToSecond } from '../domain/time';
 import { claimKey, KeyRef, payloadHash, storeResult } from '../db/idempotency';
 import { validate } from '../validation';
+import { faultPoint } from './faults';
 import { JobDefinition, JobResult } from './job-context';
 
 export interface RunEnv {
@@ -31,7 +32,7 @@ export function keyRefOf(queue: string, data: unknown, jobId: string | null): Ke
 export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Promise<JobResult> {
   const ref = keyRefOf(def.name, data, env.jobId);
   const hash = payloadHash(data);
-  return env.knex.transaction(async (trx) => {
+  const result = await env.knex.transaction(async (trx) => {
     const claim = await claimKey(trx, ref, hash, env.jobId);
     if (claim.replayed) return { ...claim.result, replayed: true };
     const payload = validate(def.schema, data);
@@ -47,6 +48,9 @@ export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Pr
       job: env.job,
     });
     await storeResult(trx, ref, result);
+    await faultPoint('before_commit', def.name, env.jobId);
     return result;
   });
+  if (!result.replayed) await faultPoint('after_commit', def.name, env.jobId);
+  return result;
 }

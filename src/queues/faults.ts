@@ -1,0 +1,17 @@
+/**
+ * Fault injection for crash tests (RELIABILITY §3): with FLATFEE_FAULT=<point>[:<queue>], the worker
+ * announces the point on stdout as `FLATFEE_FAULT <point> <jobId>` (and over IPC when it has a
+ * channel) and then waits forever, so the test can SIGKILL it exactly there. Unset in production.
+ */
+export type FaultPoint = 'before_commit' | 'after_commit';
+
+const spec = process.env.FLATFEE_FAULT ?? '';
+
+export async function faultPoint(point: FaultPoint, queue: string, jobId: string | null): Promise<void> {
+  if (!spec) return;
+  const [wanted, onlyQueue] = spec.split(':');
+  if (wanted !== point || (onlyQueue && onlyQueue !== queue)) return;
+  process.stdout.write(`FLATFEE_FAULT ${point} ${jobId}\n`);
+  process.send?.({ fault: point, queue, jobId });
+  await new Promise(() => {});
+}
