@@ -2,7 +2,6 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { ulid } from 'ulid';
-import { truncateToSecond } from '../domain/time';
 import { claimKey, KeyRef, payloadHash, storeResult } from '../db/idempotency';
 import { validate } from '../validation';
 import { faultPoint } from './faults';
@@ -42,7 +41,8 @@ export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Pr
       queue: def.name,
       jobId: env.jobId,
       idempotencyKey: ref.key,
-      now: truncateToSecond(new Date()),
+      // Row timestamps keep milliseconds: realizations are ordered by created_at across batches.
+      now: new Date(),
       newId: () => ulid(),
       resumedAfterDelay: env.resumedAfterDelay ?? false,
       job: env.job,
