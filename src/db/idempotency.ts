@@ -52,3 +52,19 @@ export async function claimKey(trx: Knex.Transaction, ref: KeyRef, hash: string,
 export async function storeResult(trx: Knex.Transaction, ref: KeyRef, result: unknown): Promise<void> {
   await trx(T.idempotency).where(ref).update({ result: JSON.stringify(result) });
 }
+
+/** The stored result of an earlier job of this queue whose result names the given id. */
+export async function findStoredResult(
+  trx: Knex.Transaction,
+  scope: { queue: string; namespace: string },
+  field: string,
+  value: string,
+): Promise<Record<string, unknown> | null> {
+  const row = await trx(T.idempotency)
+    .where(scope)
+    .whereRaw('result ->> ? = ?', [field, value])
+    .whereRaw(`coalesce(result ->> 'alreadyDeleted', 'false') <> 'true'`)
+    .orderBy('created_at')
+    .first('result');
+  return row?.result ?? null;
+}

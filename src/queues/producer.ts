@@ -67,6 +67,9 @@ export class FlatFeeQueues {
   payment(p: PayloadOf<'payment'>, o?: EnqueueOptions) {
     return this.enqueue('payment', p, o);
   }
+  deleteCharge(p: PayloadOf<'delete-charge'>, o?: EnqueueOptions) {
+    return this.enqueue('delete-charge', p, o);
+  }
 
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));

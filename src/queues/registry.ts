@@ -2,6 +2,7 @@ import * as activateCharge from '../../jobs/activate-charge';
 import * as allocateCredit from '../../jobs/allocate-credit';
 import * as createCharge from '../../jobs/create-charge';
 import * as createInvoicedUsage from '../../jobs/create-invoiced-usage';
+import * as deleteCharge from '../../jobs/delete-charge';
 import * as payment from '../../jobs/payment';
 import { JobDefinition } from './job-context';
 
@@ -12,6 +13,7 @@ export const JOBS = {
   [allocateCredit.name]: allocateCredit,
   [createInvoicedUsage.name]: createInvoicedUsage,
   [payment.name]: payment,
+  [deleteCharge.name]: deleteCharge,
 } as const satisfies Record<string, JobDefinition>;
 
 export type QueueName = keyof typeof JOBS;
