@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createApp } from '../app';
 import { balanceJson, chargeJson, renderCharge } from './render';
 import { realizedCredits } from '../db/balance';
@@ -9,6 +9,8 @@ import { isDomainError } from '../domain/errors';
 import { FlatFeeQueues } from '../queues/producer';
 import { QUEUE_NAMES, QueueName } from '../queues/registry';
 import { runWorker } from './worker-command';
+import { boardAlongsideWorkers, runBoard } from './board-command';
+import { runJobs, runRetry } from './jobs-command';
 
 function readPayload(arg: string): unknown {
   const text = arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg;
@@ -26,6 +28,12 @@ function queueName(value: string): QueueName {
   return value as QueueName;
 }
 
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
 export function buildProgram(): Command {
   const program = new Command('flatfee-worker')
     .description('Applies flat-fee billing charge jobs from BullMQ to PostgreSQL exactly once')
@@ -34,13 +42,37 @@ export function buildProgram(): Command {
 
   program
     .command('start')
-    .description('migrate to the latest schema, then run the workers')
-    .action(async () => runWorker(createApp(), { migrate: true }));
+    .description('migrate to the latest schema, then run the workers and Bull Board (BOARD_PORT)')
+    .action(async () => {
+      const app = createApp();
+      await runWorker(app, { migrate: true, onStarted: boardAlongsideWorkers(app) });
+    });
 
   program
     .command('worker')
     .description('run one BullMQ worker per queue (no migration)')
     .action(async () => runWorker(createApp(), { migrate: false }));
+
+  program
+    .command('board')
+    .description('serve Bull Board with /healthz and /metrics on BOARD_PORT (basic auth; no workers)')
+    .action(async () => runBoard(createApp()));
+
+  program
+    .command('jobs')
+    .description('list the newest jobs of a queue with their state and error code')
+    .argument('<queue>', `one of: ${QUEUE_NAMES.join(', ')}`)
+    .option('--failed', 'only failed jobs')
+    .option('--limit <n>', 'how many jobs to show', positiveInt, 20)
+    .option('--json', 'print JSON')
+    .action(async (queue: string, opts: { failed?: boolean; limit: number; json?: boolean }) => runJobs(createApp(), queueName(queue), opts));
+
+  program
+    .command('retry')
+    .description('move a failed job back to waiting, with its attempts reset')
+    .argument('<queue>', `one of: ${QUEUE_NAMES.join(', ')}`)
+    .argument('<jobId>')
+    .action(async (queue: string, jobId: string) => runRetry(createApp(), queueName(queue), jobId));
 
   program
     .command('migrate')

@@ -21,7 +21,7 @@ export function balanceJson(total: Decimal): { realizedCredits: string } {
   return { realizedCredits: total.toFixed() };
 }
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
 }

@@ -1,9 +1,11 @@
-import { Job, JobsOptions, Queue } from 'bullmq';
+import { ConnectionOptions, Job, JobsOptions, Queue } from 'bullmq';
 import type { InferType } from 'yup';
 import { validate } from '../validation';
 import { redisOptions } from './connection';
 import { JOBS, QueueName } from './registry';
+import { RETENTION } from './worker';
 
+/** A job kind's payload, inferred from the same yup schema the worker validates with. */
 export type PayloadOf<Q extends QueueName> = InferType<(typeof JOBS)[Q]['schema']>;
 
 export interface EnqueueOptions extends Omit<JobsOptions, 'repeat'> {
@@ -11,31 +13,66 @@ export interface EnqueueOptions extends Omit<JobsOptions, 'repeat'> {
   idempotencyKey?: string;
 }
 
+export interface FlatFeeQueuesOptions {
+  /** Default redis://127.0.0.1:6379; ignored when `connection` is given. */
+  redisUrl?: string;
+  /** Your own ioredis options or instance, for TLS, Sentinel or Cluster setups. */
+  connection?: ConnectionOptions;
+  /** Must equal the workers' QUEUE_PREFIX (default `bull`); use a hash tag such as `{flatfee}` on Redis Cluster. */
+  prefix?: string;
+  defaultJobOptions?: JobsOptions;
+}
+
+/** What a caller can read back about a job (results are kept per SPEC §3 retention). */
+export interface JobOutcome {
+  state: string;
+  result: Record<string, unknown> | null;
+  failedReason: string | null;
+  /** The snake_case code a failedReason starts with (SPEC §3), when there is one. */
+  errorCode: string | null;
+}
+
 /**
  * Defaults for every enqueued job: preconditions that arrive early (no run yet, usage not yet
- * invoiced) and transient faults are retried with exponential backoff for about two minutes.
+ * invoiced) and transient faults are retried with exponential backoff, 0.5 s doubling to 32 s
+ * (about a minute in all); finished jobs kept as the workers keep them.
  */
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 500 },
-  removeOnComplete: { count: 10000 },
-  removeOnFail: { count: 50000 },
+  ...RETENTION,
 };
+
+/** A failedReason starts with its code (SPEC §3); anything else (a stall, a crash) has none. */
+export function errorCodeOfReason(reason: string | undefined | null): string | null {
+  const match = /^([a-z][a-z0-9_]*): /.exec(reason ?? '');
+  return match ? match[1] : null;
+}
+
+function withKey<T extends object>(payload: T, idempotencyKey: string | undefined): T {
+  if (idempotencyKey === undefined) return payload;
+  const existing = (payload as { idempotencyKey?: unknown }).idempotencyKey;
+  if (existing !== undefined && existing !== idempotencyKey) {
+    throw new Error(`idempotency key given twice with different values ("${String(existing)}" in the payload, "${idempotencyKey}" in the options)`);
+  }
+  return { ...payload, idempotencyKey };
+}
 
 /**
  * The typed producer client for upstream services: one method per job kind, payload types from the
- * worker's own yup schemas, validated before anything reaches Redis.
+ * worker's own yup schemas, validated before anything reaches Redis, so nobody builds raw BullMQ
+ * jobs by hand. A bad payload throws ValidationError (code validation_failed) listing every field.
  */
 export class FlatFeeQueues {
   private readonly queues = new Map<QueueName, Queue>();
 
-  constructor(private readonly options: { redisUrl?: string; prefix?: string; defaultJobOptions?: JobsOptions } = {}) {}
+  constructor(private readonly options: FlatFeeQueuesOptions = {}) {}
 
   queue(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
       queue = new Queue(name, {
-        connection: redisOptions(this.options.redisUrl ?? 'redis://127.0.0.1:6379', 'producer'),
+        connection: this.options.connection ?? redisOptions(this.options.redisUrl ?? 'redis://127.0.0.1:6379', 'producer'),
         prefix: this.options.prefix ?? 'bull',
         defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...this.options.defaultJobOptions },
       });
@@ -47,7 +84,7 @@ export class FlatFeeQueues {
   /** Validates locally (a bad payload never reaches the queue) and enqueues. */
   async enqueue<Q extends QueueName>(name: Q, payload: PayloadOf<Q>, options: EnqueueOptions = {}): Promise<Job> {
     const { idempotencyKey, ...jobOptions } = options;
-    const data = idempotencyKey === undefined ? payload : { ...payload, idempotencyKey };
+    const data = withKey(payload as object, idempotencyKey);
     validate(JOBS[name].schema, data);
     return this.queue(name).add(name, data, jobOptions);
   }
@@ -69,6 +106,15 @@ export class FlatFeeQueues {
   }
   deleteCharge(p: PayloadOf<'delete-charge'>, o?: EnqueueOptions) {
     return this.enqueue('delete-charge', p, o);
+  }
+
+  /** A job's state and, once finished, its result or its failure code; null when unknown or removed. */
+  async outcome(name: QueueName, jobId: string): Promise<JobOutcome | null> {
+    const job = await this.queue(name).getJob(jobId);
+    if (!job) return null;
+    const state = await job.getState();
+    const failedReason = state === 'failed' ? job.failedReason ?? null : null;
+    return { state, result: state === 'completed' ? job.returnvalue ?? null : null, failedReason, errorCode: errorCodeOfReason(failedReason) };
   }
 
   async close(): Promise<void> {

@@ -66,7 +66,7 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>) {
         throw new DomainError('unknown_job', `no handler for job "${job.name}" on queue "${job.queueName}"`);
       }
       const result = await runJob(def, job.data, { knex: deps.knex, logger: deps.logger, job, jobId: job.id ?? null, resumedAfterDelay: resumedAfterDelay(job) });
-      deps.logger.info({ ...fields, durationMs: ms(), outcome: result.replayed ? 'replayed' : 'applied' }, 'job completed');
+      deps.logger.info({ ...fields, chargeId: fields.chargeId ?? result.chargeId, durationMs: ms(), outcome: result.replayed ? 'replayed' : 'applied' }, 'job completed');
       return result;
     } catch (err) {
       const outcome = await toBullMqOutcome(err, job, token);

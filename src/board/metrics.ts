@@ -1,0 +1,22 @@
+import type { Queue } from 'bullmq';
+
+/**
+ * Prometheus text for every queue. BullMQ writes HELP/TYPE headers per queue; repeating them for the
+ * same metric makes the exposition invalid, so each header is kept once and the samples grouped under it.
+ */
+export async function prometheusMetrics(queues: readonly Queue[]): Promise<string> {
+  const texts = await Promise.all(queues.map((q) => q.exportPrometheusMetrics()));
+  const families = new Map<string, { headers: string[]; samples: string[] }>();
+  let current: { headers: string[]; samples: string[] } | undefined;
+  for (const line of texts.join('\n').split('\n')) {
+    const header = /^# (HELP|TYPE) (\S+)/.exec(line);
+    if (header) {
+      current = families.get(header[2]) ?? { headers: [], samples: [] };
+      families.set(header[2], current);
+      if (!current.headers.some((h) => h.startsWith(`# ${header[1]} `))) current.headers.push(line);
+    } else if (line.trim() && current) {
+      current.samples.push(line);
+    }
+  }
+  return [...families.values()].map((f) => [...f.headers, ...f.samples].join('\n')).join('\n') + '\n';
+}

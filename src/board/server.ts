@@ -1,0 +1,127 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
+import express from 'express';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import { redisOptions } from '../queues/connection';
+import { QUEUE_NAMES } from '../queues/registry';
+import { basicAuth, BoardCredentials, resolveCredentials } from './auth';
+import { checkHealth } from './health';
+import { prometheusMetrics } from './metrics';
+
+export interface BoardOptions {
+  knex: Knex;
+  logger: Logger;
+  redisUrl: string;
+  prefix: string;
+  port: number;
+  /** Interface to listen on when credentials are configured; ignored (127.0.0.1) when they are not. */
+  host?: string;
+  user?: string;
+  password?: string;
+  readOnly: boolean;
+  queueNames?: readonly string[];
+}
+
+export interface BoardServer {
+  url: string;
+  host: string;
+  port: number;
+  credentials: BoardCredentials;
+  close(): Promise<void>;
+}
+
+export function boardOptionsFrom(config: Config, knex: Knex, logger: Logger): BoardOptions {
+  return {
+    knex,
+    logger,
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    port: config.boardPort,
+    host: config.boardHost,
+    user: config.boardUser,
+    password: config.boardPassword,
+    readOnly: config.boardReadOnly,
+  };
+}
+
+// The board only reads and retries; producer connections fail fast, so a Redis outage shows as
+// an error page and a failing /healthz instead of requests that hang.
+function openQueues(options: BoardOptions): Queue[] {
+  return (options.queueNames ?? QUEUE_NAMES).map((name) => {
+    const queue = new Queue(name, { connection: redisOptions(options.redisUrl, 'producer'), prefix: options.prefix });
+    queue.on('error', (err) => options.logger.warn({ queue: name, err: err.message }, 'board: redis connection error'));
+    return queue;
+  });
+}
+
+function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCredentials): express.Express {
+  const serverAdapter = new ExpressAdapter().setBasePath('/');
+  createBullBoard({
+    queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: options.readOnly })),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'flatfee-worker', hideDocsLink: true } },
+  });
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(basicAuth(credentials));
+  app.get('/healthz', async (_req, res) => {
+    const report = await checkHealth(options.knex, queues[0]);
+    res.status(report.status === 'ok' ? 200 : 503).json(report);
+  });
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      res.type('text/plain; version=0.0.4').send(await prometheusMetrics(queues));
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.use('/', serverAdapter.getRouter());
+  return app;
+}
+
+function listen(app: express.Express, port: number, host: string | undefined): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host ?? '::', () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+/**
+ * Serves Bull Board at `/` (SPEC §6) with /healthz and /metrics, all behind basic auth. Without
+ * configured credentials it listens on 127.0.0.1 only and logs a one-off password.
+ */
+export async function startBoard(options: BoardOptions): Promise<BoardServer> {
+  const credentials = resolveCredentials(options.user, options.password);
+  const host = credentials.generated ? '127.0.0.1' : options.host;
+  if (credentials.generated && options.host && options.host !== '127.0.0.1') {
+    options.logger.warn({ requestedHost: options.host }, 'BOARD_HOST ignored: without BOARD_USER/BOARD_PASSWORD the board listens on 127.0.0.1 only');
+  }
+  const queues = openQueues(options);
+  const server = await listen(buildApp(options, queues, credentials), options.port, host);
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? (address.address === '::' ? 'localhost' : `[${address.address}]`) : address.address;
+  const url = `http://${shownHost}:${address.port}/`;
+  options.logger.info({ url, readOnly: options.readOnly, queues: queues.map((q) => q.name) }, 'board listening');
+  if (credentials.generated) {
+    options.logger.warn({ url, user: credentials.user, password: credentials.password }, 'board: no BOARD_USER/BOARD_PASSWORD set, generated a password for this run (listening on 127.0.0.1 only)');
+  }
+  return {
+    url,
+    host: address.address,
+    port: address.port,
+    credentials,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await Promise.all(queues.map((q) => q.close()));
+    },
+  };
+}
