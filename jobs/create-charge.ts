@@ -1,10 +1,11 @@
 import * as yup from 'yup';
 import { Charge, initialStatus, PAYMENT_TERMS, PRO_RATING_MODES, SETTLEMENT_MODES } from '../src/domain/charge';
 import { money } from '../src/domain/money';
-import { prorate, storedProRating } from '../src/domain/proration';
+import { prorate, Proration, storedProRating } from '../src/domain/proration';
 import { parseInstant } from '../src/domain/time';
 import { insertCharge } from '../src/db/charges';
 import { ensureCurrentRun } from '../src/db/provision';
+import { insertReceipt } from '../src/db/receipts';
 import { JobContext } from '../src/queues/job-context';
 import { currency, idempotencyKey, instant, jsonObject, nonNegativeAmount, period, strictObject, text, ulid } from '../src/validation';
 
@@ -40,18 +41,23 @@ function periodOf(p: { from: string; to: string }) {
   return { from: parseInstant(p.from), to: parseInstant(p.to) };
 }
 
+/** One proration per payload: the charge's amount and the receipt stored with it both come from it. */
+export function prorationOf(p: Payload): Proration {
+  return prorate({
+    currency: p.currency,
+    amountBeforeProration: money(p.amountBeforeProration),
+    servicePeriod: periodOf(p.servicePeriod),
+    fullServicePeriod: periodOf(p.fullServicePeriod),
+    proRating: p.proRating,
+  });
+}
+
 /** Builds the charge row from the payload: proration applied, status from the settlement mode. */
-export function chargeFromPayload(p: Payload, ctx: Pick<JobContext, 'newId' | 'now'>): Charge {
+export function chargeFromPayload(p: Payload, ctx: Pick<JobContext, 'newId' | 'now'>, proration = prorationOf(p)): Charge {
   const servicePeriod = periodOf(p.servicePeriod);
   const fullServicePeriod = periodOf(p.fullServicePeriod);
   const amountBeforeProration = money(p.amountBeforeProration);
-  const { amountAfterProration } = prorate({
-    currency: p.currency,
-    amountBeforeProration,
-    servicePeriod,
-    fullServicePeriod,
-    proRating: p.proRating,
-  });
+  const { amountAfterProration } = proration;
   const status = initialStatus(p.settlementMode);
   return {
     id: p.id ?? ctx.newId(),
@@ -84,8 +90,10 @@ export function chargeFromPayload(p: Payload, ctx: Pick<JobContext, 'newId' | 'n
 }
 
 export async function handle(p: Payload, ctx: JobContext) {
-  const charge = chargeFromPayload(p, ctx);
+  const proration = prorationOf(p);
+  const charge = chargeFromPayload(p, ctx, proration);
   await insertCharge(ctx.trx, charge);
+  await insertReceipt(ctx.trx, { ...proration.receipt, chargeId: charge.id, namespace: charge.namespace, createdAt: ctx.now });
   let runId: string | null = null;
   if (charge.status === 'active') {
     ({

@@ -11,6 +11,8 @@ import { QUEUE_NAMES, QueueName } from '../queues/registry';
 import { runWorker } from './worker-command';
 import { boardAlongsideWorkers, runBoard } from './board-command';
 import { runJobs, runRetry } from './jobs-command';
+import { registerHistory } from './history';
+import { registerExplain } from './explain';
 
 function readPayload(arg: string): unknown {
   const text = arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg;
@@ -142,6 +144,8 @@ export function buildProgram(): Command {
       }
     });
 
+  registerHistory(program);
+  registerExplain(program);
   return program;
 }
 

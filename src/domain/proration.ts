@@ -1,5 +1,6 @@
 import Decimal from 'decimal.js';
 import { Money, roundToCurrency } from './money';
+import { buildReceipt, NoProrationReason, ProrationReceipt } from './receipt';
 import { Period, periodMs } from './time';
 
 export interface ProrationInput {
@@ -10,12 +11,14 @@ export interface ProrationInput {
   proRating: { enabled: boolean; mode: 'prorate_prices' | 'no_prorate' };
 }
 
-export type NoProrationReason = 'disabled' | 'no_prorate' | 'full_period' | 'zero_length_period';
+export type { NoProrationReason } from './receipt';
 
 export interface Proration {
   amountAfterProration: Decimal;
   /** Why the amount was not scaled; null when it was. */
   notProratedBecause: NoProrationReason | null;
+  /** Every input and step of the amount, stored with the charge (`explain`). */
+  receipt: ProrationReceipt;
 }
 
 /**
@@ -30,7 +33,13 @@ export function prorate(input: ProrationInput): Proration {
     reason === null
       ? new Money(input.amountBeforeProration).times(service).dividedBy(full)
       : new Money(input.amountBeforeProration);
-  return { amountAfterProration: roundToCurrency(unrounded, input.currency), notProratedBecause: reason };
+  const rounded = roundToCurrency(unrounded, input.currency);
+  const receiptInput = { currency: input.currency, amountBeforeProration: input.amountBeforeProration, proRating: input.proRating };
+  return {
+    amountAfterProration: rounded,
+    notProratedBecause: reason,
+    receipt: buildReceipt({ input: receiptInput, serviceMs: service, fullMs: full, reason, unrounded, rounded }),
+  };
 }
 
 function noProrationReason(input: ProrationInput, service: number, full: number): NoProrationReason | null {

@@ -5,7 +5,9 @@ import { ulid } from 'ulid';
 import { claimKey, KeyRef, payloadHash, storeResult } from '../db/idempotency';
 import { validate } from '../validation';
 import { faultPoint } from './faults';
-import { JobDefinition, JobResult } from './job-context';
+import type { JournalEntry } from '../domain/journal';
+import { JobContext, JobDefinition, JobResult } from './job-context';
+import { attemptOf, beginEffect, JournalScope, recordApplied, recordRejected, recordReplayed } from './journal-recorder';
 
 export interface RunEnv {
   knex: Knex;
@@ -13,6 +15,8 @@ export interface RunEnv {
   job: Job | null;
   jobId: string | null;
   resumedAfterDelay?: boolean;
+  /** Receives the journal entry of this delivery once it is written (the worker copies it to job.log). */
+  onJournal?: (entry: JournalEntry | null) => void;
 }
 
 /** The key a delivery is known by: the payload's idempotencyKey, else the BullMQ job id (SPEC §3). */
@@ -23,34 +27,55 @@ export function keyRefOf(queue: string, data: unknown, jobId: string | null): Ke
   return { queue, namespace, key };
 }
 
+function handlerContext(def: JobDefinition, trx: Knex.Transaction, ref: KeyRef, env: RunEnv): JobContext {
+  return {
+    trx,
+    logger: env.logger,
+    queue: def.name,
+    jobId: env.jobId,
+    idempotencyKey: ref.key,
+    // Row timestamps keep milliseconds: realizations are ordered by created_at across batches.
+    now: new Date(),
+    newId: () => ulid(),
+    resumedAfterDelay: env.resumedAfterDelay ?? false,
+    job: env.job,
+  };
+}
+
+function journalScope(ref: KeyRef, hash: string, env: RunEnv): JournalScope {
+  const { queue, namespace, key } = ref;
+  return { queue, namespace, idempotencyKey: key, payloadHash: hash, jobId: env.jobId, attempt: attemptOf(env.job), startedAt: new Date() };
+}
+
 /**
  * Applies one job exactly once: the key is claimed, the payload validated and the effect written
  * in one transaction, so a crash anywhere leaves either everything or nothing. Order of checks as
  * SPEC §3: a replay answers before validation; validation before any read of the charge.
+ * Every outcome is journaled: applied/replayed in the transaction, rejected after the rollback.
  */
 export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Promise<JobResult> {
   const ref = keyRefOf(def.name, data, env.jobId);
   const hash = payloadHash(data);
-  const result = await env.knex.transaction(async (trx) => {
-    const claim = await claimKey(trx, ref, hash, env.jobId);
-    if (claim.replayed) return { ...claim.result, replayed: true };
-    const payload = validate(def.schema, data);
-    const result = await def.handle(payload, {
-      trx,
-      logger: env.logger,
-      queue: def.name,
-      jobId: env.jobId,
-      idempotencyKey: ref.key,
-      // Row timestamps keep milliseconds: realizations are ordered by created_at across batches.
-      now: new Date(),
-      newId: () => ulid(),
-      resumedAfterDelay: env.resumedAfterDelay ?? false,
-      job: env.job,
+  const scope = journalScope(ref, hash, env);
+  let outcome: { result: JobResult; entry: JournalEntry };
+  try {
+    outcome = await env.knex.transaction(async (trx) => {
+      const claim = await claimKey(trx, ref, hash, env.jobId);
+      if (claim.replayed) return { result: { ...claim.result, replayed: true }, entry: await recordReplayed(trx, scope, data, claim.result) };
+      const payload = validate(def.schema, data);
+      const baseline = await beginEffect(trx, ref.namespace, payload);
+      const result = await def.handle(payload, handlerContext(def, trx, ref, env));
+      await storeResult(trx, ref, result);
+      // The applied entry commits with the effect: a crash before COMMIT leaves neither.
+      const entry = await recordApplied(trx, scope, baseline, payload, result);
+      await faultPoint('before_commit', def.name, env.jobId);
+      return { result, entry };
     });
-    await storeResult(trx, ref, result);
-    await faultPoint('before_commit', def.name, env.jobId);
-    return result;
-  });
-  if (!result.replayed) await faultPoint('after_commit', def.name, env.jobId);
-  return result;
+  } catch (err) {
+    env.onJournal?.(await recordRejected(env.knex, scope, data, err, env.logger));
+    throw err;
+  }
+  env.onJournal?.(outcome.entry);
+  if (!outcome.result.replayed) await faultPoint('after_commit', def.name, env.jobId);
+  return outcome.result;
 }

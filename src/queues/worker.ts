@@ -6,6 +6,8 @@ import { isTransientFault } from '../db/pg-errors';
 import { redisOptions } from './connection';
 import { DelayJob, JobResult } from './job-context';
 import { jobDefinition, QUEUE_NAMES } from './registry';
+import type { JournalEntry } from '../domain/journal';
+import { logToJob } from './journal-recorder';
 import { runJob } from './run-job';
 
 export interface WorkerDeps {
@@ -61,14 +63,17 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>) {
     const chargeId = (job.data as { chargeId?: unknown; id?: unknown })?.chargeId ?? (job.data as { id?: unknown })?.id;
     const fields = { queue: job.queueName, jobId: job.id, attempt: job.attemptsMade + 1, chargeId };
     const ms = () => Number((process.hrtime.bigint() - started) / 1000n) / 1000;
+    let entry: JournalEntry | null = null;
     try {
       if (!def || job.name !== job.queueName) {
         throw new DomainError('unknown_job', `no handler for job "${job.name}" on queue "${job.queueName}"`);
       }
-      const result = await runJob(def, job.data, { knex: deps.knex, logger: deps.logger, job, jobId: job.id ?? null, resumedAfterDelay: resumedAfterDelay(job) });
+      const result = await runJob(def, job.data, { knex: deps.knex, logger: deps.logger, job, jobId: job.id ?? null, resumedAfterDelay: resumedAfterDelay(job), onJournal: (e) => (entry = e) });
+      await logToJob(job, entry, deps.logger);
       deps.logger.info({ ...fields, chargeId: fields.chargeId ?? result.chargeId, durationMs: ms(), outcome: result.replayed ? 'replayed' : 'applied' }, 'job completed');
       return result;
     } catch (err) {
+      await logToJob(job, entry, deps.logger);
       const outcome = await toBullMqOutcome(err, job, token);
       if (outcome instanceof DelayedError) {
         deps.logger.info({ ...fields, durationMs: ms(), outcome: 'delayed' }, outcome.message);

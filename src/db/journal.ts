@@ -1,0 +1,114 @@
+import { Knex } from 'knex';
+import { JournalEntry, JournalOutcome, JournalRecord, TableCounters } from '../domain/journal';
+import { TotalsJson, totalsToJson } from '../domain/totals';
+import { fromDbTotals, TOTAL_COLUMN_NAMES } from './mapping';
+import { T } from './tables';
+
+export const JOURNAL_TABLE = 'flat_fee_job_journal';
+
+/** Bookkeeping, not effects: left out of what a job changed. */
+const BOOKKEEPING_TABLES = [JOURNAL_TABLE, T.idempotency, 'knex_migrations', 'knex_migrations_lock'];
+
+/**
+ * Row writes per table so far, from PostgreSQL's own per-backend counters: no trigger and no
+ * repository has to count. They also hold earlier transactions of this connection not yet flushed
+ * to the shared statistics, so only a difference of two readings in one transaction is meaningful.
+ */
+export async function readTableCounters(trx: Knex.Transaction): Promise<TableCounters> {
+  const { rows } = await trx.raw(
+    `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables
+     WHERE schemaname = current_schema() AND n_tup_ins + n_tup_upd + n_tup_del > 0 AND NOT (relname = ANY(?))`,
+    [BOOKKEEPING_TABLES],
+  );
+  // Row counts (bigint arrives as text), not money: Number() is exact here.
+  return new Map(
+    rows.map((r: Record<string, string>) => [r.relname, { inserted: Number(r.n_tup_ins), updated: Number(r.n_tup_upd), deleted: Number(r.n_tup_del) }]),
+  );
+}
+
+export interface RunTotalsSnapshot {
+  runId: string | null;
+  totals: TotalsJson | null;
+}
+
+function currentRunTotals(db: Knex, namespace: string, chargeId: string) {
+  return db(`${T.charges} as c`)
+    .leftJoin(`${T.runs} as r`, 'r.id', 'c.current_realization_run_id')
+    .where({ 'c.namespace': namespace, 'c.id': chargeId })
+    .first(['c.current_realization_run_id as run_id', ...TOTAL_COLUMN_NAMES.map((c) => `r.${c}`)]);
+}
+
+function snapshotOf(row: Record<string, any> | undefined): RunTotalsSnapshot | null {
+  if (!row) return null;
+  return { runId: row.run_id ?? null, totals: row.run_id ? totalsToJson(fromDbTotals(row)) : null };
+}
+
+/**
+ * Locks the charge (the same row lock every handler takes first, so the lock order is unchanged)
+ * and reads its current run's totals: jobs on one charge serialize, so "before" of one entry is
+ * "after" of the previous one.
+ */
+export async function lockChargeTotals(trx: Knex.Transaction, namespace: string, chargeId: string): Promise<RunTotalsSnapshot | null> {
+  return snapshotOf(await currentRunTotals(trx, namespace, chargeId).forUpdate('c'));
+}
+
+export async function readChargeTotals(db: Knex, namespace: string, chargeId: string): Promise<RunTotalsSnapshot | null> {
+  return snapshotOf(await currentRunTotals(db, namespace, chargeId));
+}
+
+/**
+ * Appends one entry. With `runId` undefined the row names the charge's current run as of now
+ * (one statement, no extra round trip).
+ */
+export async function appendEntry(db: Knex, e: Omit<JournalEntry, 'runId'> & { runId?: string | null }): Promise<{ id: string; runId: string | null }> {
+  const currentRun = db.raw(`(SELECT current_realization_run_id FROM ${T.charges} WHERE namespace = ? AND id = ?)`, [e.namespace, e.chargeId]);
+  const [row] = await db(JOURNAL_TABLE)
+    .insert({
+      queue: e.queue,
+      job_id: e.jobId,
+      attempt: e.attempt,
+      idempotency_key: e.idempotencyKey,
+      payload_hash: e.payloadHash,
+      namespace: e.namespace,
+      charge_id: e.chargeId,
+      run_id: e.runId !== undefined ? e.runId : e.chargeId ? currentRun : null,
+      outcome: e.outcome,
+      error_code: e.errorCode,
+      error_message: e.errorMessage,
+      changes: JSON.stringify(e.changes),
+      totals_before: e.totalsBefore ? JSON.stringify(e.totalsBefore) : null,
+      totals_after: e.totalsAfter ? JSON.stringify(e.totalsAfter) : null,
+      started_at: e.startedAt,
+      finished_at: e.finishedAt,
+    })
+    .returning(['id', 'run_id']);
+  return { id: row.id, runId: row.run_id };
+}
+
+function fromRow(row: Record<string, any>): JournalRecord {
+  return {
+    id: row.id,
+    queue: row.queue,
+    jobId: row.job_id,
+    attempt: row.attempt,
+    idempotencyKey: row.idempotency_key,
+    payloadHash: row.payload_hash,
+    namespace: row.namespace,
+    chargeId: row.charge_id,
+    runId: row.run_id,
+    outcome: row.outcome as JournalOutcome,
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    changes: row.changes,
+    totalsBefore: row.totals_before,
+    totalsAfter: row.totals_after,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+/** A charge's timeline, oldest first (ids follow write order; jobs on one charge serialize). */
+export async function listEntriesOfCharge(db: Knex, namespace: string, chargeId: string): Promise<JournalRecord[]> {
+  const rows = await db(JOURNAL_TABLE).where({ namespace, charge_id: chargeId }).orderBy('id');
+  return rows.map(fromRow);
+}

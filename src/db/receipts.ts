@@ -1,0 +1,60 @@
+import { Knex } from 'knex';
+import { formatAmount, Money } from '../domain/money';
+import { NoProrationReason, ProrationReceipt, RoundingMode } from '../domain/receipt';
+
+const TABLE = 'charge_flat_fee_proration_receipts';
+
+type Row = Record<string, any>;
+
+export interface StoredReceipt extends ProrationReceipt {
+  chargeId: string;
+  namespace: string;
+  createdAt: Date;
+}
+
+export async function insertReceipt(trx: Knex.Transaction, r: StoredReceipt): Promise<void> {
+  await trx(TABLE).insert({
+    charge_id: r.chargeId,
+    namespace: r.namespace,
+    created_at: r.createdAt,
+    currency: r.currency,
+    amount_before_proration: formatAmount(r.amountBeforeProration),
+    pro_rating_enabled: r.proRating.enabled,
+    pro_rating_mode: r.proRating.mode,
+    service_period_ms: r.servicePeriodMs,
+    full_service_period_ms: r.fullServicePeriodMs,
+    ratio: r.ratio,
+    unrounded_amount: formatAmount(r.unroundedAmount),
+    currency_precision: r.currencyPrecision,
+    rounding_mode: r.roundingMode,
+    rounded_amount: formatAmount(r.roundedAmount),
+    rounding_delta: formatAmount(r.roundingDelta),
+    not_prorated_because: r.notProratedBecause,
+  });
+}
+
+// bigint columns arrive as strings; millisecond counts stay far below 2^53, so Number() is exact.
+function fromRow(row: Row): StoredReceipt {
+  return {
+    chargeId: row.charge_id,
+    namespace: row.namespace,
+    createdAt: row.created_at,
+    currency: row.currency,
+    amountBeforeProration: new Money(row.amount_before_proration),
+    proRating: { enabled: row.pro_rating_enabled, mode: row.pro_rating_mode },
+    servicePeriodMs: Number(row.service_period_ms),
+    fullServicePeriodMs: Number(row.full_service_period_ms),
+    ratio: row.ratio,
+    unroundedAmount: new Money(row.unrounded_amount),
+    currencyPrecision: row.currency_precision,
+    roundingMode: row.rounding_mode as RoundingMode,
+    roundedAmount: new Money(row.rounded_amount),
+    roundingDelta: new Money(row.rounding_delta),
+    notProratedBecause: row.not_prorated_because as NoProrationReason | null,
+  };
+}
+
+export async function findReceipt(db: Knex, namespace: string, chargeId: string): Promise<StoredReceipt | null> {
+  const row = await db(TABLE).where({ namespace, charge_id: chargeId }).first();
+  return row ? fromRow(row) : null;
+}

@@ -1,0 +1,116 @@
+import { Money } from './money';
+import { TOTAL_KEYS, TotalKey, TotalsJson } from './totals';
+
+// The effect journal: one entry per job outcome, answering "did that retry double-charge, and what
+// exactly did each delivery change?" from the worker's own data.
+
+export const JOURNAL_OUTCOMES = ['applied', 'replayed', 'rejected'] as const;
+export type JournalOutcome = (typeof JOURNAL_OUTCOMES)[number];
+
+/** Row writes to one table within one job's transaction. */
+export interface TableChange {
+  inserted: number;
+  updated: number;
+  deleted: number;
+}
+export type TableCounters = Map<string, TableChange>;
+/** Per table, only the non-zero counts: `{ charge_flat_fee_runs: { inserted: 1 } }`. */
+export type TableChanges = Record<string, Partial<TableChange>>;
+
+export interface JournalEntry {
+  queue: string;
+  jobId: string | null;
+  /** The delivery number (BullMQ attemptsStarted: a redelivery after a crash counts too). */
+  attempt: number | null;
+  idempotencyKey: string;
+  payloadHash: string;
+  namespace: string;
+  chargeId: string | null;
+  /** The charge's current run when the entry was written (after the effect for `applied`). */
+  runId: string | null;
+  outcome: JournalOutcome;
+  errorCode: string | null;
+  errorMessage: string | null;
+  changes: TableChanges;
+  /** Current-run totals under the charge lock before and after the effect; null when nothing was applied. */
+  totalsBefore: TotalsJson | null;
+  totalsAfter: TotalsJson | null;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+export interface JournalRecord extends JournalEntry {
+  id: string;
+}
+
+const CHANGE_KINDS = ['inserted', 'updated', 'deleted'] as const;
+
+export function changesBetween(before: TableCounters, after: TableCounters): TableChanges {
+  const changes: TableChanges = {};
+  for (const [table, now] of [...after.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const was = before.get(table);
+    const change: Partial<TableChange> = {};
+    for (const kind of CHANGE_KINDS) {
+      const delta = now[kind] - (was?.[kind] ?? 0);
+      if (delta !== 0) change[kind] = delta;
+    }
+    if (Object.keys(change).length > 0) changes[table] = change;
+  }
+  return changes;
+}
+
+export interface MovedTotal {
+  key: TotalKey;
+  from: string;
+  to: string;
+}
+
+/** The totals an effect moved; a run that did not exist before counts as all zeros. */
+export function movedTotals(before: TotalsJson | null, after: TotalsJson | null): MovedTotal[] {
+  if (!after) return [];
+  return TOTAL_KEYS.filter((key) => !new Money(before?.[key] ?? '0').eq(after[key])).map((key) => ({
+    key,
+    from: before?.[key] ?? '0',
+    to: after[key],
+  }));
+}
+
+function shortTable(table: string): string {
+  return table === 'charge_flat_fees' ? 'charges' : table.replace(/^charge_flat_fee_(run_)?/, '');
+}
+
+// The charge and its runs first, then the run's children: the order a billing engineer reads them.
+const FIRST_TABLES = ['charges', 'runs'];
+function tableRank(name: string): string {
+  const i = FIRST_TABLES.indexOf(name);
+  return i >= 0 ? `0${i}` : `1${name}`;
+}
+
+/** `charges +1 ~1, runs +1`: + inserted, ~ updated, - deleted. */
+export function describeChanges(changes: TableChanges): string {
+  const named = Object.entries(changes).map(([table, c]) => [shortTable(table), c] as const);
+  const parts = named.sort(([a], [b]) => tableRank(a).localeCompare(tableRank(b))).map(([table, c]) => {
+    const counts = [c.inserted && `+${c.inserted}`, c.updated && `~${c.updated}`, c.deleted && `-${c.deleted}`].filter(Boolean);
+    return `${table} ${counts.join(' ')}`;
+  });
+  return parts.length > 0 ? parts.join(', ') : 'nothing';
+}
+
+export function describeMoves(moved: MovedTotal[]): string {
+  return moved.length > 0 ? moved.map((m) => `${m.key} ${m.from}→${m.to}`).join(', ') : '-';
+}
+
+/** The one-line summary copied to the BullMQ job log (shown in Bull Board next to the job). */
+export function summarize(e: JournalEntry): string {
+  const outcome = e.outcome === 'rejected' ? `rejected (${e.errorCode})` : e.outcome;
+  const where = `charge=${e.chargeId ?? '-'} run=${e.runId ?? '-'}`;
+  const moved = describeMoves(movedTotals(e.totalsBefore, e.totalsAfter));
+  return `journal: ${outcome} attempt=${e.attempt ?? '-'} key=${e.idempotencyKey} ${where} changed: ${describeChanges(e.changes)}; totals: ${moved}`;
+}
+
+/** The charge a payload (or, for create-charge without an id, its result) names; null for others. */
+export function chargeIdOf(data: unknown, result?: Record<string, unknown>): string | null {
+  const d = (data ?? {}) as Record<string, unknown>;
+  const candidate = result?.chargeId ?? d.chargeId ?? d.id;
+  return typeof candidate === 'string' && candidate.length > 0 ? candidate.slice(0, 255) : null;
+}

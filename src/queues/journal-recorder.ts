@@ -1,0 +1,116 @@
+import type { Job } from 'bullmq';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { DomainError } from '../domain/errors';
+import { chargeIdOf, changesBetween, JournalEntry, summarize, TableCounters } from '../domain/journal';
+import { appendEntry, lockChargeTotals, readChargeTotals, readTableCounters, RunTotalsSnapshot } from '../db/journal';
+import { isTransientFault } from '../db/pg-errors';
+import { DelayJob } from './job-context';
+
+/** What every entry of one delivery shares. */
+export interface JournalScope {
+  queue: string;
+  jobId: string | null;
+  attempt: number | null;
+  idempotencyKey: string;
+  payloadHash: string;
+  namespace: string;
+  startedAt: Date;
+}
+
+/** Taken after validation and before the handler, inside the effect's transaction. */
+export interface EffectBaseline {
+  counters: TableCounters;
+  before: RunTotalsSnapshot | null;
+}
+
+const MAX_MESSAGE = 2000;
+
+export function attemptOf(job: Job | null): number | null {
+  if (!job) return null;
+  return job.attemptsStarted > 0 ? job.attemptsStarted : job.attemptsMade + 1;
+}
+
+export async function beginEffect(trx: Knex.Transaction, namespace: string, data: unknown): Promise<EffectBaseline> {
+  const chargeId = chargeIdOf(data);
+  const before = chargeId ? await lockChargeTotals(trx, namespace, chargeId) : null;
+  return { counters: await readTableCounters(trx), before };
+}
+
+/** The `applied` entry commits with the effect: it exists exactly when the effect does. */
+export async function recordApplied(
+  trx: Knex.Transaction,
+  scope: JournalScope,
+  baseline: EffectBaseline,
+  data: unknown,
+  result: Record<string, unknown>,
+): Promise<JournalEntry> {
+  const changes = changesBetween(baseline.counters, await readTableCounters(trx));
+  const chargeId = chargeIdOf(data, result);
+  const after = chargeId ? await readChargeTotals(trx, scope.namespace, chargeId) : null;
+  const entry: JournalEntry = {
+    ...scope,
+    chargeId,
+    runId: after?.runId ?? null,
+    outcome: 'applied',
+    errorCode: null,
+    errorMessage: null,
+    changes,
+    totalsBefore: baseline.before?.totals ?? null,
+    totalsAfter: after?.totals ?? null,
+    finishedAt: new Date(),
+  };
+  await appendEntry(trx, entry);
+  return entry;
+}
+
+/** A replay writes nothing else, so its entry carries no changes and no totals. */
+export async function recordReplayed(trx: Knex.Transaction, scope: JournalScope, data: unknown, stored: Record<string, unknown>): Promise<JournalEntry> {
+  const base = { ...scope, chargeId: chargeIdOf(data, stored), outcome: 'replayed' as const, errorCode: null, errorMessage: null };
+  const entry = { ...base, changes: {}, totalsBefore: null, totalsAfter: null, finishedAt: new Date() };
+  const { runId } = await appendEntry(trx, entry);
+  return { ...entry, runId };
+}
+
+function rejectionCode(err: unknown): string {
+  if (err instanceof DomainError) return err.code;
+  return isTransientFault(err) ? 'transient_fault' : 'internal_error';
+}
+
+/**
+ * The effect rolled back, so the `rejected` entry gets its own small transaction. A delay is not a
+ * rejection (the job comes back). If even this write fails (the database is down) the job's own
+ * error still propagates; the miss is logged.
+ */
+export async function recordRejected(knex: Knex, scope: JournalScope, data: unknown, err: unknown, logger: Logger): Promise<JournalEntry | null> {
+  if (err instanceof DelayJob) return null;
+  const message = err instanceof Error ? err.message : String(err);
+  const entry = {
+    ...scope,
+    chargeId: chargeIdOf(data),
+    outcome: 'rejected' as const,
+    errorCode: rejectionCode(err),
+    errorMessage: message.slice(0, MAX_MESSAGE),
+    changes: {},
+    totalsBefore: null,
+    totalsAfter: null,
+    finishedAt: new Date(),
+  };
+  try {
+    const { runId } = await appendEntry(knex, entry);
+    return { ...entry, runId };
+  } catch (writeErr) {
+    logger.warn({ err: writeErr, queue: scope.queue, jobId: scope.jobId, errorCode: entry.errorCode }, 'could not journal the rejected job');
+    return null;
+  }
+}
+
+/** Copies the entry to the job's log (Bull Board shows it); the journal row is the record. */
+export async function logToJob(job: Job, entry: JournalEntry | null, logger: Logger): Promise<void> {
+  if (!entry) return;
+  try {
+    await job.log(summarize(entry));
+  } catch (err) {
+    logger.warn({ err, queue: job.queueName, jobId: job.id }, 'could not copy the journal entry to the job log');
+  }
+}
