@@ -72,7 +72,9 @@ export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Pr
       return { result, entry };
     });
   } catch (err) {
-    env.onJournal?.(await recordRejected(env.knex, scope, data, err, env.logger));
+    // Written whether or not anyone listens: `env.onJournal?.(await …)` would skip the write.
+    const rejected = await recordRejected(env.knex, scope, data, err, env.logger);
+    env.onJournal?.(rejected);
     throw err;
   }
   env.onJournal?.(outcome.entry);

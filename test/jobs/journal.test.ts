@@ -2,8 +2,11 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
+import pino from 'pino';
+import * as allocateCredit from '../../jobs/allocate-credit';
 import { loadHistory, renderHistory } from '../../src/cli/history';
 import { payloadHash } from '../../src/db/idempotency';
+import { runJob } from '../../src/queues/run-job';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS, totals } from '../helpers/fixtures';
 import { useWorkerHarness } from '../helpers/queue';
@@ -83,7 +86,7 @@ describe('effect journal', () => {
     const created = await h().run('create-charge', p);
     const out = await h().run('allocate-credit', { namespace: NS, chargeId: p.id, realizations: [allocation('10')] });
     expect(out.failedReason).to.match(/^credits_not_allowed: /);
-    expect(await count('charge_flat_fee_run_credit_allocations')).to.equal(1); // the allocation of the test above, none here
+    expect(await count('charge_flat_fee_run_credit_allocations', { run_id: created.result!.currentRunId })).to.equal(0);
     expect(await count('flat_fee_idempotency_keys', { key: out.job.id! })).to.equal(0);
     const [, rejected] = await journalOf(p.id);
     expect(rejected).to.deep.include({
@@ -114,6 +117,15 @@ describe('effect journal', () => {
       [early.job.id, 3, 'current_run_required'],
       [invalid.job.id, 1, 'validation_failed'],
     ]);
+  });
+
+  it('journals a rejection when runJob is called without a worker (no job, no listener)', async () => {
+    const p = chargePayload();
+    await h().run('create-charge', p);
+    const env = { knex: db().knex, logger: pino({ level: 'silent' }), job: null, jobId: 'direct-1' };
+    await expect(runJob(allocateCredit, { namespace: NS, chargeId: p.id, realizations: [allocation('100')] }, env)).to.be.rejectedWith(/^current_run_required/);
+    const [, rejected] = await journalOf(p.id);
+    expect(rejected).to.deep.include({ job_id: 'direct-1', attempt: null, outcome: 'rejected', error_code: 'current_run_required', run_id: null });
   });
 
   it('copies the summary to the job log shown in Bull Board', async () => {
