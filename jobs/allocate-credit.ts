@@ -42,7 +42,7 @@ export const schema = strictObject({
 });
 export type Payload = yup.InferType<typeof schema>;
 
-function toInput(r: Payload['realizations'][number]): RealizationInput {
+export function toInput(r: Payload['realizations'][number]): RealizationInput {
   return {
     type: r.type,
     amount: money(r.amount),

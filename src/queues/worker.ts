@@ -9,6 +9,8 @@ import { jobDefinition, QUEUE_NAMES } from './registry';
 import type { JournalEntry } from '../domain/journal';
 import { logToJob } from './journal-recorder';
 import { runJob } from './run-job';
+import { batchSizeFromEnv } from './batch-item';
+import { createBatchRunner, JobRunner } from './batch-runner';
 
 export interface WorkerDeps {
   knex: Knex;
@@ -17,6 +19,8 @@ export interface WorkerDeps {
   prefix: string;
   concurrency: number;
   queues?: readonly string[];
+  /** Jobs per transaction (BATCH_SIZE); 0 or 1 is one transaction per job. bench/README.md. */
+  batchSize?: number;
 }
 
 /** Finished jobs kept for callers and operators; bounded so a burst cannot fill Redis (SPEC §3). */
@@ -56,7 +60,7 @@ export function errorCodeOf(err: unknown): string | null {
   return null;
 }
 
-export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>) {
+export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: JobRunner = runJob) {
   return async (job: Job, token?: string): Promise<JobResult> => {
     const started = process.hrtime.bigint();
     const def = jobDefinition(job.queueName);
@@ -68,7 +72,7 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>) {
       if (!def || job.name !== job.queueName) {
         throw new DomainError('unknown_job', `no handler for job "${job.name}" on queue "${job.queueName}"`);
       }
-      const result = await runJob(def, job.data, { knex: deps.knex, logger: deps.logger, job, jobId: job.id ?? null, resumedAfterDelay: resumedAfterDelay(job), onJournal: (e) => (entry = e) });
+      const result = await run(def, job.data, { knex: deps.knex, logger: deps.logger, job, jobId: job.id ?? null, resumedAfterDelay: resumedAfterDelay(job), onJournal: (e) => (entry = e) });
       await logToJob(job, entry, deps.logger);
       deps.logger.info({ ...fields, chargeId: fields.chargeId ?? result.chargeId, durationMs: ms(), outcome: result.replayed ? 'replayed' : 'applied' }, 'job completed');
       return result;
@@ -88,12 +92,14 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>) {
 
 /** One BullMQ Worker per queue (SPEC §3: the queue name is the job kind). */
 export function startWorkers(deps: WorkerDeps): Worker[] {
-  const processor = createProcessor(deps);
+  const batchSize = deps.batchSize ?? batchSizeFromEnv();
+  const processor = createProcessor(deps, batchSize > 1 ? createBatchRunner(deps, batchSize) : runJob);
   return (deps.queues ?? QUEUE_NAMES).map((queue) => {
     const worker = new Worker(queue, processor, {
       connection: redisOptions(deps.redisUrl, 'worker'),
       prefix: deps.prefix,
-      concurrency: deps.concurrency,
+      // A batch fills only from jobs in flight together: twice the batch lets the next one gather meanwhile.
+      concurrency: batchSize > 1 ? Math.max(deps.concurrency, 2 * batchSize) : deps.concurrency,
       ...RETENTION,
     });
     worker.on('error', (err) => deps.logger.error({ queue, err }, 'worker error'));

@@ -1,0 +1,132 @@
+import { expect } from 'chai';
+import { useTestDatabase } from '../helpers/db';
+import { allocation, chargePayload, NS } from '../helpers/fixtures';
+import { allocate, apply, chargesWithRuns, codeOf, failNextAllocateCommit, item } from './helpers';
+
+describe('batched apply: many jobs, one transaction', () => {
+  const db = useTestDatabase('batch_apply');
+  const knex = () => db().knex;
+
+  const realizationsOf = (chargeId: string) =>
+    knex()('charge_flat_fee_run_credit_allocations as a')
+      .join('charge_flat_fees as c', 'c.current_realization_run_id', 'a.run_id')
+      .where('c.id', chargeId)
+      .orderBy([{ column: 'a.created_at' }, { column: 'a.sort_hint' }])
+      .select('a.*');
+  const keysOf = (queue: string, keys: string[]) => knex()('flat_fee_idempotency_keys').where({ queue, namespace: NS }).whereIn('key', keys);
+
+  it('applies 50 allocations on 50 charges with one effect each and stores every result', async () => {
+    const charges = await chargesWithRuns(knex(), 50);
+    const items = charges.map((id) => item(allocate(id, '12.50')));
+    const outcomes = await apply(knex(), 'allocate-credit', items);
+    expect(outcomes.map(codeOf)).to.deep.equal(charges.map(() => null));
+    for (const [i, id] of charges.entries()) {
+      const rows = await realizationsOf(id);
+      expect(rows.map((r) => [r.amount, r.type, r.sort_hint])).to.deep.equal([['12.5', 'allocation', 0]]);
+      expect(outcomes[i]).to.deep.include({ ok: true });
+      expect((outcomes[i] as { result: Record<string, unknown> }).result).to.deep.include({ chargeId: id, realizationIds: [rows[0].id], status: 'active' });
+    }
+    const stored = await keysOf('allocate-credit', items.map((i) => i.jobId!));
+    expect(stored).to.have.length(50);
+    expect(stored.every((k) => k.result && k.result.realizationIds.length === 1)).to.equal(true);
+  });
+
+  it('one poisoned job among 50: 49 commit, the bad one fails alone with its code and leaves no key', async () => {
+    const charges = await chargesWithRuns(knex(), 50);
+    // Job 17 asks for more than its charge's 100: credit_allocations_exceed_total.
+    const items = charges.map((id, i) => item(allocate(id, i === 17 ? '100.01' : '40')));
+    const outcomes = await apply(knex(), 'allocate-credit', items);
+    expect(outcomes.map(codeOf)).to.deep.equal(charges.map((_, i) => (i === 17 ? 'credit_allocations_exceed_total' : null)));
+    expect(await realizationsOf(charges[17])).to.have.length(0);
+    expect((await realizationsOf(charges[16])).map((r) => r.amount)).to.deep.equal(['40']);
+    expect(await keysOf('allocate-credit', items.map((i) => i.jobId!))).to.have.length(49);
+    expect(await keysOf('allocate-credit', [items[17].jobId!])).to.have.length(0);
+  });
+
+  it('a payload that fails validation among 50 fails with validation_failed, the rest commit', async () => {
+    const charges = await chargesWithRuns(knex(), 50);
+    const items = charges.map((id, i) => item(i === 3 ? { namespace: NS, chargeId: id, realizations: [{ ...allocation('1'), amount: 1 }] } : allocate(id, '1')));
+    const outcomes = await apply(knex(), 'allocate-credit', items);
+    expect(outcomes.map(codeOf)).to.deep.equal(charges.map((_, i) => (i === 3 ? 'validation_failed' : null)));
+    expect(await realizationsOf(charges[3])).to.have.length(0);
+  });
+
+  it('replays inside a batch: a twin key and a key stored earlier answer with the first result and write nothing', async () => {
+    const [a, b] = await chargesWithRuns(knex(), 2);
+    const earlier = allocate(b, '5', { idempotencyKey: 'k-earlier' });
+    const [first] = await apply(knex(), 'allocate-credit', [item(earlier)]);
+    const twin = allocate(a, '7', { idempotencyKey: 'k-twin' });
+    const outcomes = await apply(knex(), 'allocate-credit', [item(twin), item(earlier), item(twin), item(allocate(a, '3'))]);
+    expect(outcomes.map(codeOf)).to.deep.equal([null, null, null, null]);
+    const results = outcomes.map((o) => (o as { result: Record<string, unknown> }).result);
+    expect(results[0].replayed).to.equal(undefined);
+    expect(results[2]).to.deep.equal({ ...results[0], replayed: true });
+    expect(results[1]).to.deep.equal({ ...(first as { result: Record<string, unknown> }).result, replayed: true });
+    expect((await realizationsOf(a)).map((r) => r.amount)).to.deep.equal(['7', '3']);
+    expect((await realizationsOf(b)).map((r) => r.amount)).to.deep.equal(['5']);
+  });
+
+  it('a key reused with another payload inside a batch fails with idempotency_key_conflict, alone', async () => {
+    const [a] = await chargesWithRuns(knex(), 1);
+    const outcomes = await apply(knex(), 'allocate-credit', [
+      item(allocate(a, '7', { idempotencyKey: 'k-reused' })),
+      item(allocate(a, '8', { idempotencyKey: 'k-reused' })),
+      item(allocate(a, '9')),
+    ]);
+    expect(outcomes.map(codeOf)).to.deep.equal([null, 'idempotency_key_conflict', null]);
+    expect((await realizationsOf(a)).map((r) => r.amount)).to.deep.equal(['7', '9']);
+  });
+
+  it('keeps per-charge order: 50 jobs on one charge apply in arrival order until the total is reached', async () => {
+    const [id] = await chargesWithRuns(knex(), 1);
+    const items = Array.from({ length: 50 }, () => item(allocate(id, '3')));
+    const outcomes = await apply(knex(), 'allocate-credit', items);
+    // 33 × 3 = 99 fits the 100 of the charge; the 34th and every later one would exceed it.
+    expect(outcomes.map(codeOf)).to.deep.equal(items.map((_, i) => (i < 33 ? null : 'credit_allocations_exceed_total')));
+    const rows = await realizationsOf(id);
+    expect(rows).to.have.length(33);
+    const ids = outcomes.slice(0, 33).map((o) => ((o as { result: Record<string, unknown> }).result.realizationIds as string[])[0]);
+    expect(rows.map((r) => r.id)).to.deep.equal(ids);
+    const times = rows.map((r) => r.created_at.getTime());
+    expect(times.every((t, i) => i === 0 || t > times[i - 1])).to.equal(true);
+  });
+
+  it('finishes a credit_only charge in a batch: totals overwritten, charge final, a second allocation refused', async () => {
+    const c = chargePayload();
+    await apply(knex(), 'create-charge', [item(c)]);
+    await apply(knex(), 'activate-charge', [item({ namespace: NS, chargeId: c.id })]);
+    const outcomes = await apply(knex(), 'allocate-credit', [item(allocate(c.id, '100')), item(allocate(c.id, '100'))]);
+    expect(outcomes.map(codeOf)).to.deep.equal([null, 'charge_not_active']);
+    const charge = await knex()('charge_flat_fees').where({ id: c.id }).first();
+    const run = await knex()('charge_flat_fee_runs').where({ id: charge.current_realization_run_id }).first();
+    expect([charge.status, charge.status_detailed]).to.deep.equal(['final', 'final']);
+    expect([run.amount, run.charges_total, run.credits_total, run.total, run.taxes_total]).to.deep.equal(['100', '100', '100', '0', '0']);
+  });
+
+  it('applies other job kinds one savepoint per job: a duplicate charge id fails alone', async () => {
+    const payloads = Array.from({ length: 10 }, () => chargePayload({ settlementMode: 'invoice_only' }));
+    payloads[4] = { ...payloads[4], id: payloads[2].id };
+    const outcomes = await apply(knex(), 'create-charge', payloads.map((p) => item(p)));
+    expect(outcomes.map(codeOf)).to.deep.equal(payloads.map((_, i) => (i === 4 ? 'charge_already_exists' : null)));
+    expect(await knex()('charge_flat_fees').whereIn('id', payloads.map((p) => p.id))).to.have.length(9);
+    expect(await knex()('charge_flat_fee_runs').whereIn('charge_id', payloads.map((p) => p.id))).to.have.length(9);
+  });
+
+  it('a failed COMMIT fails the whole batch with a retried fault and stores nothing; the redo applies each job once', async () => {
+    const charges = await chargesWithRuns(knex(), 50);
+    const items = charges.map((id) => item(allocate(id, '2')));
+    const restore = await failNextAllocateCommit(knex());
+    try {
+      const failed = await apply(knex(), 'allocate-credit', items);
+      expect(failed.map((o) => (o.ok ? 'ok' : (o.error as { code?: string }).code))).to.deep.equal(items.map(() => '40001'));
+      expect(await keysOf('allocate-credit', items.map((i) => i.jobId!))).to.have.length(0);
+      const redo = await apply(knex(), 'allocate-credit', items);
+      expect(redo.map(codeOf)).to.deep.equal(items.map(() => null));
+      const again = await apply(knex(), 'allocate-credit', items);
+      expect(again.every((o) => o.ok && o.result.replayed === true)).to.equal(true);
+    } finally {
+      await restore();
+    }
+    for (const id of charges) expect((await realizationsOf(id)).map((r) => r.amount)).to.deep.equal(['2']);
+  });
+});

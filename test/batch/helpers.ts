@@ -1,0 +1,57 @@
+import { Knex } from 'knex';
+import pino from 'pino';
+import { ulid } from 'ulid';
+import { applyBatch } from '../../src/queues/batch-apply';
+import { BatchItem, ItemOutcome } from '../../src/queues/batch-item';
+import { jobDefinition } from '../../src/queues/registry';
+import { allocation, NS } from '../helpers/fixtures';
+import { createCharge } from '../helpers/seed';
+
+export const silent = pino({ level: 'silent' });
+
+export function item(data: unknown, jobId = `job-${ulid()}`): BatchItem {
+  return { data, jobId, job: null, resumedAfterDelay: false };
+}
+
+/** Applies one batch of a queue's jobs as the batched worker would, without Redis. */
+export function apply(knex: Knex, queue: string, items: BatchItem[]): Promise<ItemOutcome[]> {
+  return applyBatch(jobDefinition(queue)!, items, { knex, logger: silent });
+}
+
+export async function chargesWithRuns(knex: Knex, count: number, overrides: Record<string, unknown> = {}): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push((await createCharge(knex, { settlementMode: 'credit_then_invoice', ...overrides })).chargeId);
+  return ids;
+}
+
+export function allocate(chargeId: string, amount: string, extra: Record<string, unknown> = {}) {
+  return { namespace: NS, chargeId, realizations: [allocation(amount)], ...extra };
+}
+
+export function codeOf(outcome: ItemOutcome): string | null {
+  if (outcome.ok) return null;
+  const message = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+  return /^([a-z_0-9]+): /.exec(message)?.[1] ?? message;
+}
+
+/**
+ * A COMMIT that fails once, for real: a deferred constraint trigger on the idempotency keys of
+ * allocate-credit raises a serialization failure at COMMIT time the first time it fires. A sequence
+ * counts the firings because it is not rolled back with the failed transaction.
+ */
+export async function failNextAllocateCommit(knex: Knex): Promise<() => Promise<void>> {
+  await knex.raw(`CREATE SEQUENCE IF NOT EXISTS batch_commit_fault_seq`);
+  await knex.raw(`SELECT setval('batch_commit_fault_seq', 1, false)`);
+  await knex.raw(`CREATE OR REPLACE FUNCTION batch_commit_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF nextval('batch_commit_fault_seq') = 1 THEN
+        RAISE EXCEPTION 'injected failure at COMMIT' USING ERRCODE = '40001';
+      END IF;
+      RETURN NULL;
+    END $$`);
+  await knex.raw(`CREATE CONSTRAINT TRIGGER batch_commit_fault AFTER INSERT ON flat_fee_idempotency_keys
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.queue = 'allocate-credit') EXECUTE FUNCTION batch_commit_fault()`);
+  return async () => {
+    await knex.raw(`DROP TRIGGER IF EXISTS batch_commit_fault ON flat_fee_idempotency_keys`);
+  };
+}
