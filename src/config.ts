@@ -12,6 +12,10 @@ export interface Config {
   logLevel: string;
   shutdownTimeoutMs: number;
   dbPoolMax: number;
+  /** BullMQ lock and stall settings (defaults are BullMQ's): crash tests lower them to see redelivery fast. */
+  workerLockDurationMs: number;
+  workerStalledIntervalMs: number;
+  workerMaxStalledCount: number;
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
@@ -40,5 +44,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: intFrom(env, 'SHUTDOWN_TIMEOUT_MS', 30000),
     // Every queue's worker may hold a transaction at once; the pool must be larger than that.
     dbPoolMax: intFrom(env, 'DB_POOL_MAX', workerConcurrency + 4),
+    workerLockDurationMs: intFrom(env, 'WORKER_LOCK_DURATION_MS', 30000),
+    workerStalledIntervalMs: intFrom(env, 'WORKER_STALLED_INTERVAL_MS', 30000),
+    workerMaxStalledCount: intFrom(env, 'WORKER_MAX_STALLED_COUNT', 1, 0),
   };
 }

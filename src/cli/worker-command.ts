@@ -18,6 +18,7 @@ export async function runWorker(app: App, options: { migrate: boolean; onStarted
     redisUrl: config.redisUrl,
     prefix: config.queuePrefix,
     concurrency: config.workerConcurrency,
+    stalls: { lockDuration: config.workerLockDurationMs, stalledInterval: config.workerStalledIntervalMs, maxStalledCount: config.workerMaxStalledCount },
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const stopExtras = options.onStarted ? await options.onStarted() : async () => {};

@@ -21,6 +21,8 @@ export interface WorkerDeps {
   queues?: readonly string[];
   /** Jobs per transaction (BATCH_SIZE); 0 or 1 is one transaction per job. bench/README.md. */
   batchSize?: number;
+  /** BullMQ lock/stall options; unset keeps BullMQ's defaults (30 s, 30 s, 1). */
+  stalls?: { lockDuration?: number; stalledInterval?: number; maxStalledCount?: number };
 }
 
 /** Finished jobs kept for callers and operators; bounded so a burst cannot fill Redis (SPEC §3). */
@@ -100,6 +102,7 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
       prefix: deps.prefix,
       // A batch fills only from jobs in flight together: twice the batch lets the next one gather meanwhile.
       concurrency: batchSize > 1 ? Math.max(deps.concurrency, 2 * batchSize) : deps.concurrency,
+      ...deps.stalls,
       ...RETENTION,
     });
     worker.on('error', (err) => deps.logger.error({ queue, err }, 'worker error'));

@@ -1,0 +1,103 @@
+import { expect } from 'chai';
+import { Job } from 'bullmq';
+import { loadConfig } from '../../src/config';
+import { FlatFeeQueues } from '../../src/queues/producer';
+import { QUEUE_NAMES, QueueName } from '../../src/queues/registry';
+import { useTestDatabase } from '../helpers/db';
+import { enqueueAll, LONG, seeded, shuffle, waitForFinished } from '../helpers/flow';
+import { ledgerDiff, modelFigures, readLedger, tableFigures } from '../helpers/ledger-model';
+import { dropPrefix, testPrefix } from '../helpers/queue';
+import { buildScenario } from '../helpers/scenario';
+import { FAST_STALLS, startWorkerProcess, WorkerProcess } from '../helpers/worker-process';
+
+// Crash: worker processes are SIGKILLed while thousands of mixed jobs flow, twice at the exact
+// fault points around COMMIT and then at random moments; restarted workers must finish the queue
+// with the one ledger an independent model predicts. LONG=1 runs 5x the charges and kills.
+
+const CHARGES = LONG ? 2000 : 400;
+const RANDOM_KILLS = LONG ? 12 : 4;
+const SEED = Number(process.env.SEED ?? Date.now() % 1000000);
+
+describe('reliability: SIGKILLed workers lose nothing and apply nothing twice', function () {
+  this.timeout(LONG ? 900000 : 180000);
+  const db = useTestDatabase('crash');
+  const redisUrl = loadConfig().redisUrl;
+  const prefix = testPrefix('crash');
+  let queues: FlatFeeQueues;
+  let worker: WorkerProcess | null = null;
+
+  const spawnWorker = (fault?: string) =>
+    startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, fault, env: FAST_STALLS });
+
+  before(() => {
+    queues = new FlatFeeQueues({
+      redisUrl,
+      prefix,
+      // Enough attempts for a precondition to wait out several kills; every finished job kept for the checks.
+      defaultJobOptions: { attempts: 80, backoff: { type: 'fixed', delay: 250 }, removeOnComplete: false, removeOnFail: false },
+    });
+  });
+
+  after(async () => {
+    await worker?.kill();
+    await queues.close();
+    await dropPrefix(prefix);
+  });
+
+  const findJob = async (queue: string, id: string) => (await Job.fromId(queues.queue(queue as QueueName), id))!;
+
+  it(`finishes ${CHARGES} charges' jobs across SIGKILLs with the exact model ledger (seed ${SEED})`, async () => {
+    const random = seeded(SEED);
+    const scenario = buildScenario('ns-crash', CHARGES, random, undefined);
+    const total = scenario.phases.flat().length;
+
+    // Given a worker that stops just before COMMIT, and one that stops just after it
+    worker = await spawnWorker('before_commit');
+    await enqueueAll(queues, shuffle(scenario.phases[0], random));
+    const beforeCommit = await worker.nextFault();
+    await worker.kill();
+    worker = await spawnWorker('after_commit');
+    const afterCommit = await worker.nextFault();
+    await worker.kill();
+
+    // When a plain worker takes over and is killed at random moments through the later phases
+    worker = await spawnWorker();
+    let kills = 0;
+    let nextKillAt = Date.now() + 300 + random() * 1200;
+    const chaos = async () => {
+      if (kills >= RANDOM_KILLS || Date.now() < nextKillAt) return;
+      await worker!.kill();
+      kills += 1;
+      worker = await spawnWorker();
+      nextKillAt = Date.now() + 300 + random() * 1200;
+    };
+    let enqueued = scenario.phases[0].length;
+    await waitForFinished(queues, enqueued, { timeoutMs: 120000, onTick: chaos });
+    for (const phase of scenario.phases.slice(1)) {
+      await enqueueAll(queues, shuffle(phase, random));
+      enqueued += phase.length;
+      await waitForFinished(queues, enqueued, { timeoutMs: LONG ? 600000 : 120000, onTick: chaos });
+    }
+
+    // Then every job completed once, none failed or stuck, and the ledger is the model's
+    const done = await waitForFinished(queues, total, { timeoutMs: 10000 });
+    expect(kills, 'random kills that happened').to.equal(RANDOM_KILLS);
+    expect(done).to.deep.include({ completed: total, failed: 0, active: 0, waiting: 0, delayed: 0 });
+    expect(worker.alive).to.equal(true);
+
+    const ledger = await readLedger(db().knex, scenario.namespace);
+    expect(ledgerDiff(ledger, scenario.expected)).to.deep.equal([]);
+    expect(await tableFigures(db().knex, scenario.namespace)).to.deep.equal(modelFigures(scenario.expected, scenario.amounts));
+    const keys = await db().knex('flat_fee_idempotency_keys').count({ n: '*' }).first();
+    expect(Number(keys!.n), 'one idempotency record per job').to.equal(total);
+
+    // The job killed before COMMIT ran again and applied; the one killed after COMMIT replayed
+    const rolledBack = await findJob(beforeCommit.queue, beforeCommit.jobId);
+    expect(rolledBack.attemptsStarted).to.be.at.least(2);
+    expect(rolledBack.returnvalue.replayed).to.equal(undefined);
+    const committed = await findJob(afterCommit.queue, afterCommit.jobId);
+    expect(committed.attemptsStarted).to.be.at.least(2);
+    expect(committed.returnvalue.replayed).to.equal(true);
+    expect(QUEUE_NAMES).to.include(beforeCommit.queue);
+  });
+});
