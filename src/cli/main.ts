@@ -8,6 +8,8 @@ import { getCharge } from '../db/read-charge';
 import { isDomainError } from '../domain/errors';
 import { FlatFeeQueues } from '../queues/producer';
 import { QUEUE_NAMES, QueueName } from '../queues/registry';
+import { configureRedisCluster } from '../queues/connection';
+import { loadConfig } from '../config';
 import { runWorker } from './worker-command';
 import { boardAlongsideWorkers, runBoard } from './board-command';
 import { runJobs, runRetry } from './jobs-command';
@@ -151,6 +153,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
+    configureRedisCluster(process.env, loadConfig().queuePrefix);
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {
