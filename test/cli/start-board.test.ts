@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import { ulid } from 'ulid';
 import { loadConfig } from '../../src/config';
@@ -5,7 +6,7 @@ import { FlatFeeQueues } from '../../src/queues/producer';
 import { useTestDatabase } from '../helpers/db';
 import { chargePayload, NS } from '../helpers/fixtures';
 import { dropPrefix, testPrefix } from '../helpers/queue';
-import { cliEnv, LongRunning } from './process';
+import { BIN, cliEnv, LongRunning } from './process';
 
 const config = loadConfig();
 
@@ -91,6 +92,32 @@ describe('long-running commands: start serves workers and the board, board alone
     expect(page.status).to.equal(200);
     expect(await page.text()).to.contain('<title>flatfee-worker</title>');
     expect(await proc.stop('SIGTERM')).to.equal(0);
+  });
+
+  it('logs pretty, human-readable lines when stderr is a terminal', async function () {
+    this.timeout(30000);
+    // `script` (util-linux) runs the command on a pseudo-terminal, as an operator's shell would.
+    const env = cliEnv({ DATABASE_URL: db().url, REDIS_URL: config.redisUrl, QUEUE_PREFIX: prefix, BOARD_PORT: '0', LOG_LEVEL: 'info' });
+    const child = spawn('script', ['-qec', `${process.execPath} ${BIN} board`, '/dev/null'], { env, detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    let screen = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no pretty log line; got: ${screen}`)), 20000);
+        child.stdout!.on('data', (d) => {
+          screen += d;
+          if (/board listening/.test(screen) && /password/.test(screen)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+    } finally {
+      process.kill(-child.pid!, 'SIGTERM');
+    }
+    const plain = screen.replace(/\x1b\[[0-9;]*m/g, '');
+    expect(plain).to.match(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO \(\d+\): board listening/m);
+    expect(plain).to.match(/^\s+url: "http:\/\/127\.0\.0\.1:\d+\/"/m);
+    expect(plain).to.not.match(/^\{"level"/m);
   });
 
   it('board: BOARD_READ_ONLY=true refuses writes with 405', async function () {
