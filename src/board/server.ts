@@ -60,10 +60,19 @@ function openQueues(options: BoardOptions): Queue[] {
   });
 }
 
+/** Operators look for a charge, not a job number: the job's title names the charge it touches. */
+function withChargeInName(adapter: BullMQAdapter): BullMQAdapter {
+  adapter.setFormatter('name', (job: { name?: string; data?: { chargeId?: unknown; id?: unknown } }) => {
+    const chargeId = job.data?.chargeId ?? job.data?.id;
+    return typeof chargeId === 'string' ? `${job.name} · charge ${chargeId}` : job.name ?? '';
+  });
+  return adapter;
+}
+
 function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCredentials): express.Express {
   const serverAdapter = new ExpressAdapter().setBasePath('/');
   createBullBoard({
-    queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: options.readOnly })),
+    queues: queues.map((q) => withChargeInName(new BullMQAdapter(q, { readOnlyMode: options.readOnly }))),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'flatfee-worker', hideDocsLink: true } },
   });

@@ -21,12 +21,13 @@ describe('Bull Board in a real browser', () => {
   let board: BoardServer;
   let browser: Browser;
   let failedJobId: string;
+  const missingChargeId = ulid();
 
   before(async function () {
     // Installing chromium on a fresh machine takes minutes; the test itself stays well under one.
     this.timeout(600000);
     const executablePath = ensureChromium();
-    const failed = await h().run('activate-charge', { namespace: NS, chargeId: ulid() });
+    const failed = await h().run('activate-charge', { namespace: NS, chargeId: missingChargeId });
     expect(failed.failedReason).to.match(/^charge_not_found: /);
     failedJobId = failed.job.id!;
     expect((await h().run('create-charge', chargePayload())).state).to.equal('completed');
@@ -61,6 +62,7 @@ describe('Bull Board in a real browser', () => {
       await page.goto(new URL('/queue/activate-charge?status=failed', board.url).toString());
       await page.getByText(/charge_not_found: charge not found/).first().waitFor({ timeout: 15000 });
       expect(await page.getByText(`#${failedJobId}`).count()).to.be.greaterThan(0);
+      await page.getByText(`activate-charge · charge ${missingChargeId}`).first().waitFor({ timeout: 5000 });
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: path.join(ARTIFACTS, 'board-failed-job.png'), fullPage: true });
     } finally {
