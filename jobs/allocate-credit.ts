@@ -7,7 +7,7 @@ import { lockChargeWithRun } from '../src/db/charge-guard';
 import { insertRealizations, listRealizationsOfRuns } from '../src/db/credit-realizations';
 import { updateRunTotals } from '../src/db/runs';
 import { JobContext } from '../src/queues/job-context';
-import { amount, idempotencyKey, jsonObject, period, strictObject, text, ulid } from '../src/validation';
+import { amount, idempotencyKey, isDecimalString, jsonObject, period, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'allocate-credit';
 
@@ -21,7 +21,8 @@ const realizationSchema = strictObject({
   annotations: jsonObject().optional(),
 }).test('sign-by-type', '', function (r) {
   // Signs by realization type are validation (SPEC §3): allocation > 0, correction <= 0.
-  if (!r || typeof r.amount !== 'string' || !/^-?\d/.test(r.amount)) return true;
+  // A malformed amount is amount()'s error to report; Decimal would throw on it here.
+  if (!r || !isDecimalString(r.amount)) return true;
   const value = money(r.amount);
   if (r.type === 'allocation' && !value.gt(0)) return this.createError({ path: `${this.path}.amount`, message: `${this.path}.amount must be > 0 for an allocation` });
   if (r.type === 'correction' && value.gt(0)) return this.createError({ path: `${this.path}.amount`, message: `${this.path}.amount must be <= 0 for a correction` });

@@ -1,5 +1,5 @@
 import * as yup from 'yup';
-import { ValidationError } from './domain/errors';
+import { FieldProblem, ValidationError } from './domain/errors';
 import { isCurrency } from './domain/money';
 
 // Building blocks for the job payload schemas (SPEC §1, §3). Every payload is validated in strict
@@ -20,6 +20,9 @@ export const currency = () => yup.string().test('currency', '${path} must be an 
 export const amount = () =>
   yup.string().matches(DECIMAL, '${path} must be a decimal string such as "12.50" (numbers are not accepted)');
 
+/** Whether a string is a decimal amount in the wire format (what amount() accepts). */
+export const isDecimalString = (v: unknown): v is string => typeof v === 'string' && DECIMAL.test(v);
+
 export const nonNegativeAmount = () => amount().test('non-negative', '${path} must be >= 0', (v) => v === undefined || !v.startsWith('-'));
 
 export const positiveAmount = () =>
@@ -32,7 +35,13 @@ export const instant = () =>
   yup
     .string()
     .matches(ISO_INSTANT, '${path} must be an ISO-8601 date-time with a time zone')
-    .test('valid-date', '${path} is not a real date', (v) => v === undefined || !Number.isNaN(Date.parse(v)));
+    .test('valid-date', '${path} is not a real date', (v) => v === undefined || (!Number.isNaN(Date.parse(v)) && dayExists(v)));
+
+/** Date.parse rolls 2026-02-30 over to March 2; a billing date that does not exist is an error. */
+function dayExists(v: string): boolean {
+  const [year, month, day] = v.slice(0, 10).split('-').map(Number);
+  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
 
 export function period() {
   return strictObject({
@@ -56,18 +65,36 @@ export function validate<S extends yup.AnyObjectSchema>(schema: S, data: unknown
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new ValidationError([{ path: '(payload)', message: 'payload must be a JSON object' }]);
   }
+  const nul = nulCharacters(data, '');
   try {
-    return schema.validateSync(data, { abortEarly: false, strict: true, stripUnknown: false });
+    const valid = schema.validateSync(data, { abortEarly: false, strict: true, stripUnknown: false });
+    if (nul.length > 0) throw new ValidationError(nul);
+    return valid;
   } catch (err) {
     if (err instanceof yup.ValidationError) {
       const problems = (err.inner.length > 0 ? err.inner : [err]).map((e) => ({
         path: e.path || '(payload)',
         message: e.message,
       }));
-      throw new ValidationError(problems);
+      throw new ValidationError([...problems, ...nul]);
     }
     throw err;
   }
+}
+
+/**
+ * PostgreSQL stores no U+0000 in text or jsonb: a NUL anywhere (free text, metadata keys) would
+ * pass the schema and then fail every retry at INSERT, so it is a validation error up front.
+ */
+function nulCharacters(value: unknown, path: string): FieldProblem[] {
+  const at = path || '(payload)';
+  if (typeof value === 'string') return value.includes('\u0000') ? [{ path: at, message: `${at} must not contain NUL characters` }] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nulCharacters(v, `${path}[${i}]`));
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([k, v]) => {
+    const child = path ? `${path}.${k}` : k;
+    return k.includes('\u0000') ? [{ path: at, message: `${at} has a key with a NUL character` }] : nulCharacters(v, child);
+  });
 }
 
 /** The eight totals, each a required non-negative decimal string (SPEC §1: totals are never negative). */

@@ -59,6 +59,9 @@ export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Pr
   const scope = journalScope(ref, hash, env);
   let outcome: { result: JobResult; entry: JournalEntry };
   try {
+    // No valid payload has a key or namespace over 255 chars or with a NUL, so none was ever stored:
+    // such a key is refused by validation before it reaches the key index (overflow, bad UTF-8).
+    if ([ref.key, ref.namespace].some((v) => v.length > 255 || v.includes('\u0000'))) validate(def.schema, data);
     outcome = await env.knex.transaction(async (trx) => {
       const claim = await claimKey(trx, ref, hash, env.jobId);
       if (claim.replayed) return { result: { ...claim.result, replayed: true }, entry: await recordReplayed(trx, scope, data, claim.result) };

@@ -28,7 +28,7 @@ async function expectModelLedger(knex: Parameters<typeof readLedger>[0], scenari
 /** Completed jobs that failed at least once on a lost connection before succeeding. */
 async function retriedAfterFault(queues: FlatFeeQueues): Promise<Job[]> {
   const completed = (await Promise.all(QUEUE_NAMES.map((q) => jobsIn(queues.queue(q), 'completed')))).flat();
-  return completed.filter((j) => j.stacktrace.some((s) => FAULT_MESSAGE.test(s)));
+  return completed.filter((j) => (j.stacktrace ?? []).some((s) => FAULT_MESSAGE.test(s)));
 }
 
 /** Producers fail fast while Redis is away (SPEC connection policy): the caller retries the add. */
