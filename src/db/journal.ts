@@ -62,25 +62,30 @@ export async function readChargeTotals(db: Knex, namespace: string, chargeId: st
   return snapshotOf(await currentRunTotals(db, namespace, chargeId));
 }
 
+/** PostgreSQL text cannot hold NUL; a rejected payload may carry one, and its row must still be written. */
+function pgText<T extends string | null>(value: T): T {
+  return (value === null ? value : value.replace(/\u0000/g, '\uFFFD')) as T;
+}
+
 /**
  * Appends one entry. With `runId` undefined the row names the charge's current run as of now
  * (one statement, no extra round trip).
  */
 export async function appendEntry(db: Knex, e: Omit<JournalEntry, 'runId'> & { runId?: string | null }): Promise<{ id: string; runId: string | null }> {
-  const currentRun = db.raw(`(SELECT current_realization_run_id FROM ${T.charges} WHERE namespace = ? AND id = ?)`, [e.namespace, e.chargeId]);
+  const currentRun = db.raw(`(SELECT current_realization_run_id FROM ${T.charges} WHERE namespace = ? AND id = ?)`, [pgText(e.namespace), pgText(e.chargeId)]);
   const [row] = await db(JOURNAL_TABLE)
     .insert({
       queue: e.queue,
-      job_id: e.jobId,
+      job_id: pgText(e.jobId),
       attempt: e.attempt,
-      idempotency_key: e.idempotencyKey,
+      idempotency_key: pgText(e.idempotencyKey),
       payload_hash: e.payloadHash,
-      namespace: e.namespace,
-      charge_id: e.chargeId,
+      namespace: pgText(e.namespace),
+      charge_id: pgText(e.chargeId),
       run_id: e.runId !== undefined ? e.runId : e.chargeId ? currentRun : null,
       outcome: e.outcome,
       error_code: e.errorCode,
-      error_message: e.errorMessage,
+      error_message: pgText(e.errorMessage),
       changes: JSON.stringify(e.changes),
       totals_before: e.totalsBefore ? JSON.stringify(e.totalsBefore) : null,
       totals_after: e.totalsAfter ? JSON.stringify(e.totalsAfter) : null,

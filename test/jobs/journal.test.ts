@@ -128,6 +128,13 @@ describe('effect journal', () => {
     expect(rejected).to.deep.include({ job_id: 'direct-1', attempt: null, outcome: 'rejected', error_code: 'current_run_required', run_id: null });
   });
 
+  it('journals the rejection of a payload PostgreSQL text cannot hold (a NUL byte)', async () => {
+    const out = await h().run('allocate-credit', { namespace: NS, chargeId: 'bad\u0000id', realizations: [allocation('1')] });
+    expect(out.failedReason).to.match(/^validation_failed: chargeId/);
+    const rows = await db().knex('flat_fee_job_journal').where({ job_id: out.job.id, queue: 'allocate-credit' });
+    expect(rows.map((r) => [r.charge_id, r.outcome, r.error_code])).to.deep.equal([['bad\uFFFDid', 'rejected', 'validation_failed']]);
+  });
+
   it('copies the summary to the job log shown in Bull Board', async () => {
     const { chargeId, runId } = await activeCreditOnlyCharge();
     const out = await h().run('allocate-credit', { namespace: NS, chargeId, realizations: [allocation('100')] });
