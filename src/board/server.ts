@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, Server } from 'node:http';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -94,10 +94,15 @@ function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCred
   return app;
 }
 
+// Not app.listen: Express 5 calls its callback on errors too, so a port in use would look like success.
 function listen(app: express.Express, port: number, host: string | undefined): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host ?? '::', () => resolve(server));
+    const server = createServer(app);
     server.once('error', reject);
+    server.listen(port, host ?? '::', () => {
+      server.off('error', reject);
+      resolve(server);
+    });
   });
 }
 
@@ -112,7 +117,10 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
     options.logger.warn({ requestedHost: options.host }, 'BOARD_HOST ignored: without BOARD_USER/BOARD_PASSWORD the board listens on 127.0.0.1 only');
   }
   const queues = openQueues(options);
-  const server = await listen(buildApp(options, queues, credentials), options.port, host);
+  const server = await listen(buildApp(options, queues, credentials), options.port, host).catch(async (err: unknown) => {
+    await Promise.all(queues.map((q) => q.close()));
+    throw err;
+  });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? (address.address === '::' ? 'localhost' : `[${address.address}]`) : address.address;
   const url = `http://${shownHost}:${address.port}/`;

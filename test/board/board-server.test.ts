@@ -136,6 +136,11 @@ describe('board server: auth, read-only, /healthz and /metrics', () => {
     expect(lines.some((l) => String(l.msg).startsWith('BOARD_HOST ignored'))).to.equal(true);
   });
 
+  it('fails to start with the listen error when the port is taken', async () => {
+    const first = await start();
+    await expect(start({ port: first.port })).to.be.rejectedWith(/EADDRINUSE/);
+  });
+
   it('refuses half a credential pair instead of generating a password', async () => {
     await expect(start({ password: undefined })).to.be.rejectedWith('set both BOARD_USER and BOARD_PASSWORD, or neither');
   });
