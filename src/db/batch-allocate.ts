@@ -5,39 +5,50 @@ import { formatAmount } from '../domain/money';
 import { Run } from '../domain/run';
 import { TOTAL_KEYS, Totals } from '../domain/totals';
 import { fromDbCharge, fromDbRealization, fromDbRun, TOTAL_COLUMN_NAMES, toDbRealization } from './mapping';
+import { SqlPart } from './batch-sql';
 import { T } from './tables';
 
-// Set-based statements for a batch of jobs: each is one round trip whatever the batch size, with
-// arrays bound through unnest so the statement text does not change with the batch.
+// Set-based statements for a batch of jobs: each is one round trip (or one part of the batch's single
+// write, batch-sql.ts) whatever the batch size, with arrays bound through unnest so the statement
+// text does not change with the batch.
 
 export interface Scoped {
   namespace: string;
   id: string;
 }
 
+export interface LockedCharge {
+  charge: Charge;
+  /** The run the charge's pointer names, when it exists (whether it belongs to the charge is checked by the caller). */
+  run: Run | null;
+}
+
+const RUN_COLUMNS = [
+  'id', 'namespace', 'charge_id', 'created_at', 'updated_at', 'deleted_at', 'type', 'initial_type', 'service_period_from',
+  'service_period_to', 'amount_after_proration', 'line_id', 'invoice_id', 'no_fiat_transaction_required', ...TOTAL_COLUMN_NAMES,
+];
+
+function runOf(row: Record<string, unknown>): Run | null {
+  if (row.r__id === null) return null;
+  return fromDbRun(Object.fromEntries(RUN_COLUMNS.map((c) => [c, row[`r__${c}`]])));
+}
+
 /**
  * Locks every charge of the batch in id order (the order every batch uses, so batches never
- * deadlock on each other) and returns them by id. Missing charges are simply absent.
+ * deadlock on each other) and reads the current run of each in the same round trip. Missing
+ * charges are simply absent.
  */
-export async function lockCharges(trx: Knex.Transaction, keys: Scoped[]): Promise<Map<string, Charge>> {
+export async function lockChargesWithRuns(trx: Knex.Transaction, keys: Scoped[]): Promise<Map<string, LockedCharge>> {
+  const runColumns = RUN_COLUMNS.map((c) => `r.${c} AS r__${c}`).join(', ');
   const { rows } = await trx.raw(
-    `SELECT c.* FROM ${T.charges} c
+    `SELECT c.*, ${runColumns} FROM ${T.charges} c
        JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON c.namespace = k.namespace AND c.id = k.id
+       LEFT JOIN ${T.runs} r ON r.namespace = c.namespace AND r.id = c.current_realization_run_id
       ORDER BY c.id
       FOR UPDATE OF c`,
     [keys.map((k) => k.namespace), keys.map((k) => k.id)],
   );
-  return new Map((rows as Record<string, unknown>[]).map((row) => [row.id as string, fromDbCharge(row)]));
-}
-
-export async function loadRuns(trx: Knex.Transaction, keys: Scoped[]): Promise<Map<string, Run>> {
-  if (keys.length === 0) return new Map();
-  const { rows } = await trx.raw(
-    `SELECT r.* FROM ${T.runs} r
-       JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON r.namespace = k.namespace AND r.id = k.id`,
-    [keys.map((k) => k.namespace), keys.map((k) => k.id)],
-  );
-  return new Map((rows as Record<string, unknown>[]).map((row) => [row.id as string, fromDbRun(row)]));
+  return new Map((rows as Record<string, unknown>[]).map((row) => [row.id as string, { charge: fromDbCharge(row), run: runOf(row) }]));
 }
 
 /** Every realization of the given runs, grouped by run, in the order the per-job path reads them. */
@@ -73,39 +84,39 @@ const REALIZATION_COLUMNS: Array<[string, string]> = [
 ];
 
 /** All new realizations of the batch in one INSERT … SELECT unnest, in the batch's order. */
-export async function insertRealizationsMany(trx: Knex.Transaction, realizations: CreditRealization[]): Promise<void> {
-  if (realizations.length === 0) return;
+export function realizationsInsert(realizations: CreditRealization[]): SqlPart | null {
+  if (realizations.length === 0) return null;
   const rows = realizations.map(toDbRealization);
   const names = REALIZATION_COLUMNS.map(([name]) => name).join(', ');
   const arrays = REALIZATION_COLUMNS.map(([, type]) => `?::${type}[]`).join(', ');
-  await trx.raw(`INSERT INTO ${T.realizations} (${names}) SELECT * FROM unnest(${arrays})`, REALIZATION_COLUMNS.map(([name]) => rows.map((r) => r[name])));
+  return { sql: `INSERT INTO ${T.realizations} (${names}) SELECT * FROM unnest(${arrays})`, bindings: REALIZATION_COLUMNS.map(([name]) => rows.map((r) => r[name])) };
 }
 
 /** Overwrites the totals of many runs in one UPDATE … FROM unnest. */
-export async function updateRunTotalsMany(trx: Knex.Transaction, runs: Array<{ run: Scoped; totals: Totals; now: Date }>): Promise<void> {
-  if (runs.length === 0) return;
+export function runTotalsUpdate(runs: Array<{ run: Scoped; totals: Totals; now: Date }>): SqlPart | null {
+  if (runs.length === 0) return null;
   const sets = TOTAL_COLUMN_NAMES.map((c) => `${c} = u.${c}`).join(', ');
   const arrays = TOTAL_COLUMN_NAMES.map(() => '?::numeric[]').join(', ');
-  await trx.raw(
-    `UPDATE ${T.runs} r SET ${sets}, updated_at = u.updated_at
+  return {
+    sql: `UPDATE ${T.runs} r SET ${sets}, updated_at = u.updated_at
        FROM unnest(?::text[], ?::char(26)[], ?::timestamptz[], ${arrays}) AS u(namespace, id, updated_at, ${TOTAL_COLUMN_NAMES.join(', ')})
       WHERE r.namespace = u.namespace AND r.id = u.id`,
-    [
+    bindings: [
       runs.map((r) => r.run.namespace),
       runs.map((r) => r.run.id),
       runs.map((r) => r.now),
       ...TOTAL_KEYS.map((key) => runs.map((r) => formatAmount(r.totals[key]))),
     ],
-  );
+  };
 }
 
 /** Sets the status (and status_detailed) of many charges in one statement. */
-export async function updateChargeStatusMany(trx: Knex.Transaction, charges: Array<{ charge: Scoped; status: ChargeStatus; now: Date }>): Promise<void> {
-  if (charges.length === 0) return;
-  await trx.raw(
-    `UPDATE ${T.charges} c SET status = u.status, status_detailed = u.status, updated_at = u.updated_at
+export function chargeStatusUpdate(charges: Array<{ charge: Scoped; status: ChargeStatus; now: Date }>): SqlPart | null {
+  if (charges.length === 0) return null;
+  return {
+    sql: `UPDATE ${T.charges} c SET status = u.status, status_detailed = u.status, updated_at = u.updated_at
        FROM unnest(?::text[], ?::char(26)[], ?::text[], ?::timestamptz[]) AS u(namespace, id, status, updated_at)
       WHERE c.namespace = u.namespace AND c.id = u.id`,
-    [charges.map((c) => c.charge.namespace), charges.map((c) => c.charge.id), charges.map((c) => c.status), charges.map((c) => c.now)],
-  );
+    bindings: [charges.map((c) => c.charge.namespace), charges.map((c) => c.charge.id), charges.map((c) => c.status), charges.map((c) => c.now)],
+  };
 }

@@ -1,4 +1,5 @@
 import { Knex } from 'knex';
+import { SqlPart } from './batch-sql';
 import { KeyRef } from './idempotency';
 import { T } from './tables';
 
@@ -49,18 +50,18 @@ export async function loadStoredKeys(trx: Knex.Transaction, refs: KeyRef[]): Pro
   return out;
 }
 
-/** Stores every job's result on its key record with one statement. */
-export async function storeResults(trx: Knex.Transaction, entries: Array<{ ref: KeyRef; result: unknown }>): Promise<void> {
-  if (entries.length === 0) return;
-  await trx.raw(
-    `UPDATE ${T.idempotency} k SET result = r.result
+/** Stores every job's result on its key record (one part of the batch's single write). */
+export function resultsUpdate(entries: Array<{ ref: KeyRef; result: unknown }>): SqlPart | null {
+  if (entries.length === 0) return null;
+  return {
+    sql: `UPDATE ${T.idempotency} k SET result = r.result
        FROM unnest(?::text[], ?::text[], ?::text[], ?::jsonb[]) AS r(q, n, key, result)
       WHERE k.queue = r.q AND k.namespace = r.n AND k.key = r.key`,
-    [
+    bindings: [
       entries.map((e) => e.ref.queue),
       entries.map((e) => e.ref.namespace),
       entries.map((e) => e.ref.key),
       entries.map((e) => JSON.stringify(e.result)),
     ],
-  );
+  };
 }

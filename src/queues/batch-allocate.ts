@@ -4,17 +4,12 @@ import * as allocateJob from '../../jobs/allocate-credit';
 import { Charge } from '../domain/charge';
 import { allocateCredit, CreditRealization } from '../domain/credit';
 import { Run } from '../domain/run';
-import { Totals } from '../domain/totals';
-import {
-  insertRealizationsMany,
-  loadRealizations,
-  loadRuns,
-  lockCharges,
-  Scoped,
-  updateChargeStatusMany,
-  updateRunTotalsMany,
-} from '../db/batch-allocate';
+import type { TableChanges } from '../domain/journal';
+import { Totals, TotalsJson, totalsToJson } from '../domain/totals';
+import { chargeStatusUpdate, loadRealizations, lockChargesWithRuns, realizationsInsert, runTotalsUpdate, Scoped } from '../db/batch-allocate';
+import { SqlPart } from '../db/batch-sql';
 import { KeyRef } from '../db/idempotency';
+import { T } from '../db/tables';
 import { validate } from '../validation';
 import { JobResult } from './job-context';
 
@@ -35,6 +30,15 @@ export interface FreshJob {
   data: unknown;
 }
 
+/** A fresh job's result and what its journal entry records: the same facts the per-job path reads back. */
+export interface FreshApplied {
+  result: JobResult;
+  runId: string;
+  changes: TableChanges;
+  totalsBefore: TotalsJson;
+  totalsAfter: TotalsJson;
+}
+
 /** What one charge looks like while the batch's jobs are applied to it in memory, in order. */
 interface ChargeState {
   charge: Charge;
@@ -42,7 +46,9 @@ interface ChargeState {
   realizations: CreditRealization[];
   /** The last row time used on this charge: each job gets a later one, so created_at orders jobs. */
   clock: number;
-  runTotals: Totals | null;
+  /** The run's totals as the jobs so far left them. */
+  totals: Totals;
+  runTotalsChanged: boolean;
   becameFinal: boolean;
 }
 
@@ -54,21 +60,22 @@ function guard(charge: Charge | undefined, namespace: string, chargeId: string):
   return charge as Charge & { currentRealizationRunId: string };
 }
 
-/** Locks the batch's charges and loads their current runs and realizations: three statements. */
+/** Locks the batch's charges with their current runs, then loads the runs' realizations: two statements. */
 async function loadStates(trx: Knex.Transaction, payloads: allocateJob.Payload[]): Promise<Map<string, ChargeState>> {
   const chargeKeys = uniqueScoped(payloads.map((p) => ({ namespace: p.namespace, id: p.chargeId })));
-  const charges = await lockCharges(trx, chargeKeys);
-  const guarded = chargeKeys.map((k) => guard(charges.get(k.id), k.namespace, k.id));
-  const runKeys = guarded.map((c) => ({ namespace: c.namespace, id: c.currentRealizationRunId }));
-  const runs = await loadRuns(trx, runKeys);
-  const realizations = await loadRealizations(trx, runKeys);
+  const locked = await lockChargesWithRuns(trx, chargeKeys);
+  const guarded = chargeKeys.map((k) => {
+    const found = locked.get(k.id);
+    const charge = guard(found?.charge, k.namespace, k.id);
+    if (!found?.run || found.run.chargeId !== charge.id) throw new BatchFallback(`current run of ${charge.id} not loaded`);
+    return { charge, run: found.run };
+  });
+  const realizations = await loadRealizations(trx, guarded.map(({ run }) => ({ namespace: run.namespace, id: run.id })));
   const states = new Map<string, ChargeState>();
-  for (const charge of guarded) {
-    const run = runs.get(charge.currentRealizationRunId);
-    if (!run || run.chargeId !== charge.id) throw new BatchFallback(`current run of ${charge.id} not loaded`);
+  for (const { charge, run } of guarded) {
     const existing = realizations.get(run.id) ?? [];
     const clock = existing.reduce((latest, r) => Math.max(latest, r.createdAt.getTime()), 0);
-    states.set(charge.id, { charge, run, realizations: existing, clock, runTotals: null, becameFinal: false });
+    states.set(charge.id, { charge, run, realizations: existing, clock, totals: run.totals, runTotalsChanged: false, becameFinal: false });
   }
   return states;
 }
@@ -80,7 +87,7 @@ function uniqueScoped(keys: Scoped[]): Scoped[] {
 }
 
 /** One job applied to its charge's in-memory state with the same pure rule the per-job handler uses. */
-function applyToState(state: ChargeState, p: allocateJob.Payload, fresh: CreditRealization[]): JobResult {
+function applyToState(state: ChargeState, p: allocateJob.Payload, fresh: CreditRealization[]): FreshApplied {
   const now = new Date(Math.max(Date.now(), state.clock + 1));
   state.clock = now.getTime();
   const charge = state.becameFinal ? { ...state.charge, status: 'final' as const } : state.charge;
@@ -90,24 +97,33 @@ function applyToState(state: ChargeState, p: allocateJob.Payload, fresh: CreditR
   } catch (err) {
     throw new BatchFallback(`a job on charge ${p.chargeId} broke a rule`, { cause: err });
   }
+  const totalsBefore = totalsToJson(state.totals);
   state.realizations.push(...outcome.realizations);
   fresh.push(...outcome.realizations);
-  if (outcome.runTotals) state.runTotals = outcome.runTotals;
+  if (outcome.runTotals) {
+    state.totals = outcome.runTotals;
+    state.runTotalsChanged = true;
+  }
   if (outcome.chargeBecomesFinal) state.becameFinal = true;
-  return {
+  const result = {
     chargeId: charge.id,
     runId: state.run.id,
     realizationIds: outcome.realizations.map((r) => r.id),
     status: outcome.chargeBecomesFinal ? 'final' : charge.status,
   };
+  const changes: TableChanges = {};
+  if (outcome.chargeBecomesFinal) changes[T.charges] = { updated: 1 };
+  if (outcome.realizations.length > 0) changes[T.realizations] = { inserted: outcome.realizations.length };
+  if (outcome.runTotals) changes[T.runs] = { updated: 1 };
+  return { result, runId: state.run.id, changes, totalsBefore, totalsAfter: totalsToJson(state.totals) };
 }
 
 /**
  * Applies many allocate-credit jobs (keys already claimed) with set-based statements: lock all
- * charges, load runs and realizations, decide every job in memory in arrival order, then write all
- * realizations, run totals and charge statuses with one statement each.
+ * charges with their runs, load the realizations, decide every job in memory in arrival order, and
+ * return the writes (realizations, run totals, charge statuses) for the batch's single statement.
  */
-export async function applyAllocations(trx: Knex.Transaction, jobs: FreshJob[]): Promise<JobResult[]> {
+export async function applyAllocations(trx: Knex.Transaction, jobs: FreshJob[]): Promise<{ applied: FreshApplied[]; writes: Array<SqlPart | null> }> {
   const payloads = jobs.map((j) => {
     try {
       return validate(allocateJob.schema, j.data);
@@ -117,16 +133,12 @@ export async function applyAllocations(trx: Knex.Transaction, jobs: FreshJob[]):
   });
   const states = await loadStates(trx, payloads);
   const fresh: CreditRealization[] = [];
-  const results = payloads.map((p) => applyToState(states.get(p.chargeId)!, p, fresh));
+  const applied = payloads.map((p) => applyToState(states.get(p.chargeId)!, p, fresh));
   const changed = [...states.values()];
-  await insertRealizationsMany(trx, fresh);
-  await updateRunTotalsMany(
-    trx,
-    changed.filter((s) => s.runTotals).map((s) => ({ run: s.run, totals: s.runTotals!, now: new Date(s.clock) })),
-  );
-  await updateChargeStatusMany(
-    trx,
-    changed.filter((s) => s.becameFinal).map((s) => ({ charge: s.charge, status: 'final' as const, now: new Date(s.clock) })),
-  );
-  return results;
+  const writes = [
+    realizationsInsert(fresh),
+    runTotalsUpdate(changed.filter((s) => s.runTotalsChanged).map((s) => ({ run: s.run, totals: s.totals, now: new Date(s.clock) }))),
+    chargeStatusUpdate(changed.filter((s) => s.becameFinal).map((s) => ({ charge: s.charge, status: 'final' as const, now: new Date(s.clock) }))),
+  ];
+  return { applied, writes };
 }

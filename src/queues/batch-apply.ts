@@ -1,14 +1,18 @@
 import type { Knex } from 'knex';
-import { claimKeys, keyId, loadStoredKeys, storeResults } from '../db/batch-idempotency';
+import { claimKeys, keyId, loadStoredKeys, resultsUpdate } from '../db/batch-idempotency';
+import { journalInsert } from '../db/batch-journal';
+import { SqlPart, writeTogether } from '../db/batch-sql';
 import { KeyRef, payloadHash } from '../db/idempotency';
 import { isTransientFault } from '../db/pg-errors';
-import { applyAllocations, BatchFallback, FreshJob } from './batch-allocate';
+import { chargeIdOf, JournalEntry } from '../domain/journal';
+import { applyAllocations, BatchFallback, FreshApplied, FreshJob } from './batch-allocate';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
-import { applyWithSavepoints, faultsAfterCommit, faultsBeforeCommit } from './batch-savepoint';
+import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes, scopeOf } from './batch-savepoint';
 import { JobDefinition, JobResult } from './job-context';
 import { keyRefOf } from './run-job';
 
-type SetBasedApply = (trx: Knex.Transaction, jobs: FreshJob[]) => Promise<JobResult[]>;
+/** Decides every fresh job and returns the effects' writes, sent with the results and journal as one statement. */
+type SetBasedApply = (trx: Knex.Transaction, jobs: FreshJob[]) => Promise<{ applied: FreshApplied[]; writes: Array<SqlPart | null> }>;
 
 /** Job kinds with a set-based path; every other kind is applied one savepoint per job. */
 const SET_BASED: Record<string, SetBasedApply> = {
@@ -24,22 +28,34 @@ interface Keyed {
 interface Answer {
   hash: string;
   result: JobResult;
-  fresh: boolean;
+  applied: FreshApplied | null;
 }
 
 /** Replays and in-batch twins get the first delivery's result, as the per-job path would give them. */
-function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): ItemOutcome {
+function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): { result: JobResult; applied: FreshApplied | null } {
   const answer = answers.get(keyId(k.ref));
   if (!answer) throw new BatchFallback(`key ${k.ref.key} is neither claimed nor stored`);
   if (answer.hash !== k.hash) throw new BatchFallback(`key ${k.ref.key} was used with another payload`);
-  return { ok: true, result: owner === k && answer.fresh ? answer.result : { ...answer.result, replayed: true } };
+  if (owner === k && answer.applied) return { result: answer.result, applied: answer.applied };
+  return { result: { ...answer.result, replayed: true }, applied: null };
+}
+
+/** The entry runJob would write for this delivery: applied with its changes and totals, or replayed. */
+function entryFor(k: Keyed, result: JobResult, applied: FreshApplied | null): JournalEntry {
+  const scope = scopeOf(k.ref, k.hash, k.item);
+  const chargeId = chargeIdOf(k.item.data, result);
+  const common = { ...scope, chargeId, errorCode: null, errorMessage: null, finishedAt: new Date() };
+  if (!applied) return { ...common, runId: null, outcome: 'replayed', changes: {}, totalsBefore: null, totalsAfter: null };
+  const { runId, changes, totalsBefore, totalsAfter } = applied;
+  return { ...common, runId, outcome: 'applied', changes, totalsBefore, totalsAfter };
 }
 
 /**
  * The whole batch in one transaction: one statement claims every key, the kind's set-based apply
- * writes every effect, one statement stores every result. Anything off the success path throws.
+ * reads what it needs and decides every job, and ONE statement writes every effect, result and
+ * journal entry. Anything off the success path throws.
  */
-async function applySetBased(def: JobDefinition, apply: SetBasedApply, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
+async function applySetBased(def: JobDefinition, apply: SetBasedApply, items: BatchItem[], env: BatchEnv) {
   return env.knex.transaction(async (trx) => {
     const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOf(def.name, item.data, item.jobId), hash: payloadHash(item.data) }));
     const owners = new Map<string, Keyed>();
@@ -47,14 +63,16 @@ async function applySetBased(def: JobDefinition, apply: SetBasedApply, items: Ba
     const claimed = await claimKeys(trx, [...owners.values()].map((k) => ({ ...k.ref, hash: k.hash, jobId: k.item.jobId })));
     const fresh = [...owners.values()].filter((k) => claimed.has(keyId(k.ref)));
     const stored = await loadStoredKeys(trx, [...owners.values()].filter((k) => !claimed.has(keyId(k.ref))).map((k) => k.ref));
-    const results = await apply(trx, fresh.map((k) => ({ ref: k.ref, data: k.item.data })));
+    const { applied, writes } = await apply(trx, fresh.map((k) => ({ ref: k.ref, data: k.item.data })));
     const answers = new Map<string, Answer>();
-    for (const [id, s] of stored) answers.set(id, { hash: s.payloadHash, result: s.result, fresh: false });
-    fresh.forEach((k, i) => answers.set(keyId(k.ref), { hash: k.hash, result: results[i], fresh: true }));
-    const outcomes = keyed.map((k) => answerFor(k, owners.get(keyId(k.ref))!, answers));
-    await storeResults(trx, fresh.map((k, i) => ({ ref: k.ref, result: results[i] })));
+    for (const [id, s] of stored) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
+    fresh.forEach((k, i) => answers.set(keyId(k.ref), { hash: k.hash, result: applied[i].result, applied: applied[i] }));
+    const answered = keyed.map((k) => answerFor(k, owners.get(keyId(k.ref))!, answers));
+    const entries = keyed.map((k, i) => entryFor(k, answered[i].result, answered[i].applied));
+    await writeTogether(trx, [...writes, resultsUpdate(fresh.map((k, i) => ({ ref: k.ref, result: applied[i].result }))), journalInsert(entries)]);
+    const outcomes = answered.map(({ result }): ItemOutcome => ({ ok: true, result }));
     await faultsBeforeCommit(def.name, items, outcomes);
-    return outcomes;
+    return { outcomes, entries };
   });
 }
 
@@ -67,11 +85,15 @@ export async function applyBatch(def: JobDefinition, items: BatchItem[], env: Ba
   const setBased = SET_BASED[def.name];
   if (setBased) {
     try {
-      const outcomes = await applySetBased(def, setBased, items, env);
-      await faultsAfterCommit(def.name, items, outcomes);
+      const { outcomes, entries } = await applySetBased(def, setBased, items, env);
+      await finishOutcomes(def, items, outcomes, entries, env);
       return outcomes;
     } catch (error) {
-      if (!(error instanceof BatchFallback) && isTransientFault(error)) return items.map(() => ({ ok: false, error }));
+      if (!(error instanceof BatchFallback) && isTransientFault(error)) {
+        const outcomes = items.map((): ItemOutcome => ({ ok: false, error }));
+        await finishOutcomes(def, items, outcomes, [], env);
+        return outcomes;
+      }
       env.logger.debug({ queue: def.name, size: items.length, err: error }, 'batch redone one savepoint per job');
     }
   }

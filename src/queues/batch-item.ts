@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import type { JournalEntry } from '../domain/journal';
 import { JobResult } from './job-context';
 
 /** One delivery waiting to be applied as part of a batch. */
@@ -9,6 +10,10 @@ export interface BatchItem {
   jobId: string | null;
   job: Job | null;
   resumedAfterDelay: boolean;
+  /** When the delivery reached the worker: the journal entry's startedAt. */
+  startedAt: Date;
+  /** Receives the delivery's journal entry once it is written, as runJob's caller does. */
+  onJournal?: (entry: JournalEntry | null) => void;
 }
 
 /** Each job of a batch ends on its own: its result, or the error it fails (or is retried) with. */
@@ -19,11 +24,27 @@ export interface BatchEnv {
   logger: Logger;
 }
 
-/** Read once: BATCH_SIZE > 1 turns batching on; 0 or 1 keeps one transaction per job. */
-export function batchSizeFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.BATCH_SIZE;
-  if (raw === undefined || raw === '') return 0;
+export interface BatchSettings {
+  /** Jobs per transaction at most; 0 or 1 keeps one transaction per job (runJob). */
+  size: number;
+  /** Batches of one queue in flight at once, each for its own share of the charges. */
+  partitions: number;
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > 1000) throw new Error(`BATCH_SIZE must be an integer 0..1000, got "${raw}"`);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer ${min}..${max}, got "${raw}"`);
   return value;
+}
+
+/** Read once: BATCH_SIZE > 1 turns batching on; BATCH_PARTITIONS sets how many batches per queue run at once. */
+export function batchSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BatchSettings {
+  return { size: intEnv(env, 'BATCH_SIZE', 0, 0, 1000), partitions: intEnv(env, 'BATCH_PARTITIONS', 1, 1, 64) };
+}
+
+/** BATCH_SIZE alone: what the worker checks to choose the batched path. */
+export function batchSizeFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  return batchSettingsFromEnv(env).size;
 }

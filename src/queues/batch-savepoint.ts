@@ -1,23 +1,44 @@
 import type { Knex } from 'knex';
 import { ulid } from 'ulid';
-import { claimKey, payloadHash, storeResult } from '../db/idempotency';
+import { claimKey, KeyRef, payloadHash, storeResult } from '../db/idempotency';
+import type { JournalEntry } from '../domain/journal';
 import { validate } from '../validation';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { faultPoint } from './faults';
 import { JobDefinition, JobResult } from './job-context';
+import { attemptOf, beginEffect, JournalScope, recordApplied, recordRejected, recordReplayed } from './journal-recorder';
 import { keyRefOf } from './run-job';
 
+/** The charge a job serializes on (create-charge names it `id`); '' when it names none. */
+export function chargeKeyOf(data: unknown): string {
+  const d = (data ?? {}) as Record<string, unknown>;
+  const id = d.chargeId ?? d.id;
+  return typeof id === 'string' ? id : '';
+}
+
+export function scopeOf(ref: KeyRef, hash: string, item: BatchItem): JournalScope {
+  const { queue, namespace, key } = ref;
+  return { queue, namespace, idempotencyKey: key, payloadHash: hash, jobId: item.jobId, attempt: attemptOf(item.job), startedAt: item.startedAt };
+}
+
+interface Applied {
+  result: JobResult;
+  entry: JournalEntry;
+}
+
 /**
- * One job inside the batch's transaction, with runJob's order of checks: key claim (a replay
- * answers at once), validation, then the kind's own handler. Kept beside runJob rather than calling
- * it so its fault points mark the batch's real COMMIT, not a savepoint release.
+ * One job inside the batch's transaction, with runJob's order of checks and journal: key claim (a
+ * replay answers at once), validation, the kind's own handler, the applied entry. Kept beside runJob
+ * rather than calling it so its fault points mark the batch's real COMMIT, not a savepoint release.
  */
-export async function applyOne(trx: Knex.Transaction, def: JobDefinition, item: BatchItem, env: BatchEnv): Promise<JobResult> {
+async function applyOne(trx: Knex.Transaction, def: JobDefinition, item: BatchItem, env: BatchEnv): Promise<Applied> {
   const ref = keyRefOf(def.name, item.data, item.jobId);
   const hash = payloadHash(item.data);
+  const scope = scopeOf(ref, hash, item);
   const claim = await claimKey(trx, ref, hash, item.jobId);
-  if (claim.replayed) return { ...claim.result, replayed: true };
+  if (claim.replayed) return { result: { ...claim.result, replayed: true }, entry: await recordReplayed(trx, scope, item.data, claim.result) };
   const payload = validate(def.schema, item.data);
+  const baseline = await beginEffect(trx, ref.namespace, payload);
   const result = await def.handle(payload, {
     trx,
     logger: env.logger,
@@ -30,14 +51,7 @@ export async function applyOne(trx: Knex.Transaction, def: JobDefinition, item: 
     job: item.job,
   });
   await storeResult(trx, ref, result);
-  return result;
-}
-
-/** The charge a job serializes on; jobs without one sort first. */
-function chargeOf(item: BatchItem): string {
-  const d = (item.data ?? {}) as Record<string, unknown>;
-  const id = d.chargeId ?? d.id;
-  return typeof id === 'string' ? id : '';
+  return { result, entry: await recordApplied(trx, scope, baseline, payload, result) };
 }
 
 /**
@@ -46,8 +60,8 @@ function chargeOf(item: BatchItem): string {
  */
 export function lockOrder(items: BatchItem[]): number[] {
   return items.map((_, i) => i).sort((a, b) => {
-    const ca = chargeOf(items[a]);
-    const cb = chargeOf(items[b]);
+    const ca = chargeKeyOf(items[a].data);
+    const cb = chargeKeyOf(items[b].data);
     return ca < cb ? -1 : ca > cb ? 1 : a - b;
   });
 }
@@ -58,49 +72,53 @@ export function lockOrder(items: BatchItem[]): number[] {
  * of the batch took effect and each one that would have succeeded fails with that fault (retried).
  */
 export async function applyWithSavepoints(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
-  if (items.length === 1) return [await applyAlone(def, items[0], env)];
   const outcomes: ItemOutcome[] = items.map(() => ({ ok: false, error: new Error('batch not applied') }));
+  const entries: Array<JournalEntry | null> = items.map(() => null);
   try {
     await env.knex.transaction(async (trx) => {
       for (const i of lockOrder(items)) {
         try {
-          const result = await trx.transaction((sp) => applyOne(sp, def, items[i], env));
-          outcomes[i] = { ok: true, result };
+          const applied = items.length === 1 ? await applyOne(trx, def, items[i], env) : await trx.transaction((sp) => applyOne(sp, def, items[i], env));
+          outcomes[i] = { ok: true, result: applied.result };
+          entries[i] = applied.entry;
         } catch (error) {
+          // A batch of one has no savepoint: its failure must roll the transaction back, as runJob's does.
+          if (items.length === 1) throw error;
           outcomes[i] = { ok: false, error };
         }
       }
       await faultsBeforeCommit(def.name, items, outcomes);
     });
   } catch (error) {
-    return outcomes.map((o) => (o.ok ? { ok: false, error } : o));
+    outcomes.forEach((o, i) => (outcomes[i] = o.ok || items.length === 1 ? { ok: false, error } : o));
   }
-  await faultsAfterCommit(def.name, items, outcomes);
+  await finishOutcomes(def, items, outcomes, entries, env);
   return outcomes;
 }
 
-/** A batch of one needs no savepoint: its own transaction, exactly as the per-job path. */
-async function applyAlone(def: JobDefinition, item: BatchItem, env: BatchEnv): Promise<ItemOutcome> {
-  let outcome: ItemOutcome;
-  try {
-    const result = await env.knex.transaction(async (trx) => {
-      const applied = await applyOne(trx, def, item, env);
-      await faultPoint('before_commit', def.name, item.jobId);
-      return applied;
-    });
-    outcome = { ok: true, result };
-  } catch (error) {
-    return { ok: false, error };
-  }
-  await faultsAfterCommit(def.name, [item], [outcome]);
-  return outcome;
+/**
+ * After the batch's COMMIT (or rollback): hands each job its journal entry and journals every
+ * failure in its own small transaction, since the batch that would have held it rolled back.
+ */
+export async function finishOutcomes(def: JobDefinition, items: BatchItem[], outcomes: ItemOutcome[], entries: Array<JournalEntry | null>, env: BatchEnv): Promise<void> {
+  await Promise.all(
+    items.map(async (item, i) => {
+      const outcome = outcomes[i];
+      if (outcome.ok) return item.onJournal?.(entries[i]);
+      const scope = scopeOf(keyRefOf(def.name, item.data, item.jobId), payloadHash(item.data), item);
+      // Written first: `onJournal?.(await …)` would skip the write when nobody listens.
+      const entry = await recordRejected(env.knex, scope, item.data, outcome.error, env.logger);
+      item.onJournal?.(entry);
+    }),
+  );
+  await faultsAfterCommit(def.name, items, outcomes);
 }
 
 export async function faultsBeforeCommit(queue: string, items: BatchItem[], outcomes: ItemOutcome[]): Promise<void> {
   for (let i = 0; i < items.length; i++) if (outcomes[i].ok) await faultPoint('before_commit', queue, items[i].jobId);
 }
 
-export async function faultsAfterCommit(queue: string, items: BatchItem[], outcomes: ItemOutcome[]): Promise<void> {
+async function faultsAfterCommit(queue: string, items: BatchItem[], outcomes: ItemOutcome[]): Promise<void> {
   for (let i = 0; i < items.length; i++) {
     const outcome = outcomes[i];
     if (outcome.ok && !outcome.result.replayed) await faultPoint('after_commit', queue, items[i].jobId);

@@ -10,7 +10,7 @@ import type { JournalEntry } from '../domain/journal';
 import { logToJob } from './journal-recorder';
 import { runJob } from './run-job';
 import { batchSizeFromEnv } from './batch-item';
-import { createBatchRunner, JobRunner } from './batch-runner';
+import { batchedConcurrency, createBatchRunner, JobRunner } from './batch-runner';
 
 export interface WorkerDeps {
   knex: Knex;
@@ -100,8 +100,8 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
     const worker = new Worker(queue, processor, {
       connection: redisOptions(deps.redisUrl, 'worker'),
       prefix: deps.prefix,
-      // A batch fills only from jobs in flight together: twice the batch lets the next one gather meanwhile.
-      concurrency: batchSize > 1 ? Math.max(deps.concurrency, 2 * batchSize) : deps.concurrency,
+      // A batch fills only from jobs in flight together (batch-runner.ts).
+      concurrency: batchSize > 1 ? batchedConcurrency(deps.concurrency, batchSize) : deps.concurrency,
       ...deps.stalls,
       ...RETENTION,
     });

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS } from '../helpers/fixtures';
-import { allocate, apply, chargesWithRuns, codeOf, failNextAllocateCommit, item } from './helpers';
+import * as allocateJob from '../../jobs/allocate-credit';
+import { runJob } from '../../src/queues/run-job';
+import { allocate, apply, chargesWithRuns, codeOf, failNextAllocateCommit, item, silent } from './helpers';
 
 describe('batched apply: many jobs, one transaction', () => {
   const db = useTestDatabase('batch_apply');
@@ -128,5 +130,31 @@ describe('batched apply: many jobs, one transaction', () => {
       await restore();
     }
     for (const id of charges) expect((await realizationsOf(id)).map((r) => r.amount)).to.deep.equal(['2']);
+  });
+
+  it('journals every job of a batch as the per-job path does: applied, replayed and rejected entries', async () => {
+    const [perJob, batched] = await chargesWithRuns(knex(), 2, { settlementMode: 'credit_only' });
+    for (const id of [perJob, batched]) await apply(knex(), 'activate-charge', [item({ namespace: NS, chargeId: id })]);
+    await runJob(allocateJob, allocate(perJob, '100', { idempotencyKey: 'j-per-job' }), { knex: knex(), logger: silent, job: null, jobId: 'per-job' });
+    const twice = allocate(batched, '100', { idempotencyKey: 'j-batched' });
+    const outcomes = await apply(knex(), 'allocate-credit', [
+      item(twice),
+      item(twice),
+      item(allocate(batched, '1')),
+    ]);
+    expect(outcomes.map(codeOf)).to.deep.equal([null, null, 'charge_not_active']);
+    const journal = (chargeId: string) =>
+      knex()('flat_fee_job_journal').where({ charge_id: chargeId, queue: 'allocate-credit' }).orderBy('id').select('outcome', 'error_code', 'changes', 'totals_before', 'totals_after', 'run_id');
+    const [reference] = await journal(perJob);
+    const rows = await journal(batched);
+    const runId = (await knex()('charge_flat_fees').where({ id: batched }).first()).current_realization_run_id;
+    expect(rows.map((r) => [r.outcome, r.error_code, r.run_id])).to.deep.equal([
+      ['applied', null, runId],
+      ['replayed', null, runId],
+      ['rejected', 'charge_not_active', runId],
+    ]);
+    expect(rows[0].changes).to.deep.equal(reference.changes);
+    expect([rows[0].totals_before, rows[0].totals_after]).to.deep.equal([reference.totals_before, reference.totals_after]);
+    expect([rows[1].changes, rows[1].totals_after]).to.deep.equal([{}, null]);
   });
 });

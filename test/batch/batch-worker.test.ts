@@ -24,7 +24,10 @@ describe('batched worker: BullMQ deliveries grouped into transactions', () => {
   beforeEach(async () => {
     prefix = testPrefix('batch');
     queues = new FlatFeeQueues({ redisUrl: config.redisUrl, prefix, defaultJobOptions: FAST_RETRY });
+    // 50 waitUntilFinished at once add a listener each: expected here, not a leak.
+    queues.queue('allocate-credit').setMaxListeners(200);
     events = new QueueEvents('allocate-credit', { connection: redisOptions(config.redisUrl, 'worker'), prefix });
+    events.setMaxListeners(200);
     await events.waitUntilReady();
   });
 

@@ -7,10 +7,10 @@ import { jobDefinition } from '../../src/queues/registry';
 import { allocation, NS } from '../helpers/fixtures';
 import { createCharge } from '../helpers/seed';
 
-export const silent = pino({ level: 'silent' });
+export const silent = pino({ level: process.env.LOG_LEVEL || 'silent' });
 
 export function item(data: unknown, jobId = `job-${ulid()}`): BatchItem {
-  return { data, jobId, job: null, resumedAfterDelay: false };
+  return { data, jobId, job: null, resumedAfterDelay: false, startedAt: new Date() };
 }
 
 /** Applies one batch of a queue's jobs as the batched worker would, without Redis. */

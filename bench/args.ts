@@ -1,0 +1,59 @@
+import { Command, InvalidArgumentError } from 'commander';
+
+export const SCENARIOS = ['ceiling', 'noop', 'allocate', 'contention', 'per-job', 'mixed', 'latency', 'rss'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  jobs: number;
+  runs: number;
+  batchSize: number;
+  partitions: number;
+  concurrency: number;
+  perJobJobs: number;
+  mixedCharges: number;
+  jobsPerCharge: number;
+  latencySeconds: number;
+  rssJobs: [number, number];
+  pgbenchSeconds: number;
+  only: Scenario[];
+  resultsDir: string;
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function scenarios(value: string): Scenario[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = list.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown.length) throw new InvalidArgumentError(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+  return list as Scenario[];
+}
+
+function pair(value: string): [number, number] {
+  const [a, b] = value.split(',').map(positive);
+  if (!a || !b || a >= b) throw new InvalidArgumentError('two increasing job counts, e.g. 20000,200000');
+  return [a, b];
+}
+
+export function parseArgs(argv: string[]): BenchOptions {
+  const program = new Command('npm run bench --')
+    .description('Throughput and latency of flatfee-worker, as ratios to this machine’s own limits (bench/README.md)')
+    .option('--jobs <n>', 'allocate-credit jobs per end-to-end run', positive, 20000)
+    .option('--runs <n>', 'runs per scenario; the table shows medians', positive, 3)
+    .option('--batch-size <n>', 'jobs per transaction on the batched path (BATCH_SIZE)', positive, 50)
+    .option('--partitions <n>', 'batches per queue in flight at once (BATCH_PARTITIONS)', positive, 2)
+    .option('--concurrency <n>', 'worker concurrency on the per-job path', positive, 16)
+    .option('--per-job-jobs <n>', 'jobs per run on the (slower) per-job path', positive, 5000)
+    .option('--mixed-charges <n>', 'charges taken through the whole lifecycle per run', positive, 2000)
+    .option('--jobs-per-charge <n>', 'allocations per charge in the contention scenario', positive, 50)
+    .option('--latency-seconds <n>', 'duration of the fixed-load latency run', positive, 10)
+    .option('--rss-jobs <a,b>', 'job counts at which the worker’s peak RSS is compared', pair, [20000, 200000] as [number, number])
+    .option('--pgbench-seconds <n>', 'duration of each pgbench run', positive, 10)
+    .option('--only <list>', `scenarios to run (${SCENARIOS.join(',')}); ratios need ceiling and noop`, scenarios, [...SCENARIOS])
+    .option('--results-dir <dir>', 'where the JSON results go', 'bench/results');
+  program.parse(argv, { from: 'user' });
+  return program.opts<BenchOptions>();
+}

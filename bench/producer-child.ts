@@ -1,0 +1,46 @@
+import { JobsOptions, Queue } from 'bullmq';
+import { redisOptions } from '../src/queues/connection';
+import { RETENTION } from '../src/queues/worker';
+
+// The upstream producer, in its own process as the issue asks: it enqueues with addBulk (1,000 a
+// call) as fast as it can, or at a fixed rate, and reports when it started and finished.
+
+export interface ProducePlan {
+  redisUrl: string;
+  prefix: string;
+  queue: string;
+  payloads: unknown[];
+  /** Jobs per second; absent = as fast as possible. */
+  rate?: number;
+}
+
+const OPTIONS: JobsOptions = { attempts: 8, backoff: { type: 'exponential', delay: 500 }, ...RETENTION };
+const CHUNK = 1000;
+
+async function produce(plan: ProducePlan): Promise<{ firstEnqueueAt: number; doneAt: number }> {
+  const queue = new Queue(plan.queue, { connection: redisOptions(plan.redisUrl, 'producer'), prefix: plan.prefix });
+  const firstEnqueueAt = Date.now();
+  const bulk = (items: unknown[]) => queue.addBulk(items.map((data) => ({ name: plan.queue, data, opts: OPTIONS })));
+  if (!plan.rate) {
+    for (let i = 0; i < plan.payloads.length; i += CHUNK) await bulk(plan.payloads.slice(i, i + CHUNK));
+  } else {
+    // Every 10 ms, whatever is due by now: a steady arrival rate, not bursts of a second's worth.
+    let sent = 0;
+    while (sent < plan.payloads.length) {
+      const due = Math.min(plan.payloads.length, Math.floor(((Date.now() - firstEnqueueAt) / 1000) * plan.rate) + 1);
+      if (due > sent) {
+        await bulk(plan.payloads.slice(sent, due));
+        sent = due;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  const doneAt = Date.now();
+  await queue.close();
+  return { firstEnqueueAt, doneAt };
+}
+
+process.on('message', async (plan: ProducePlan) => {
+  const timing = await produce(plan);
+  process.send!({ timing }, () => process.exit(0));
+});

@@ -1,0 +1,95 @@
+import { parseArgs, Scenario } from './args';
+import { preparePgbench } from './pgbench';
+import { startRedis } from './redis-server';
+import { buildReport, printReport, Row, writeReport } from './report';
+import { allocateEndToEnd, bullmqNoop, Ctx, Measured, mixedLifecycle, peakRss } from './scenarios';
+import { createScratchDb } from './scratch-db';
+import { median, round } from './stats';
+
+// `npm run bench -- [flags]`: throughput and latency as ratios to baselines measured in the same
+// run on the same machine (bench/README.md). Figures belong here and in the README, never in tests.
+
+const opts = parseArgs(process.argv.slice(2));
+const want = (s: Scenario) => opts.only.includes(s);
+const rows = new Map<string, Row>();
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function add(scenario: string, m: Measured | { rate: number }, note?: string): void {
+  const row = rows.get(scenario) ?? { scenario, rates: [], p50: [], p95: [], p99: [], extra: {}, note };
+  row.rates.push(m.rate);
+  if ('p50' in m) {
+    row.p50!.push(m.p50);
+    row.p95!.push(m.p95);
+    row.p99!.push(m.p99);
+    for (const k of ['queriesPerJob', 'commitsPerJob', 'redisScriptsPerJob', 'redisCommandsPerJob', 'workerCpuMsPerJob', 'failed'] as const) (row.extra![k] ??= []).push(m[k]);
+    if (m.failed > 0) row.note = `${m.failed} failed jobs in a run, e.g. ${m.firstFailure}`;
+  }
+  rows.set(scenario, row);
+  log(`${scenario}: ${round(m.rate)} jobs/s${'p99' in m ? `, p99 ${round(m.p99, 1)} ms` : ''}`);
+}
+
+async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbench>> | null): Promise<void> {
+  const { batchSize, concurrency, jobs, jobsPerCharge, perJobJobs } = opts;
+  if (pgbench) {
+    add('ceiling-sql', { rate: await pgbench.allocate(opts.pgbenchSeconds) }, 'pgbench -M prepared -c 16, the allocate transaction (5 statements)');
+    add('pgbench -N -c 8', { rate: await pgbench.simpleUpdate(opts.pgbenchSeconds) });
+  }
+  if (want('noop')) add('bullmq-noop', await bullmqNoop(ctx));
+  if (want('allocate')) add(`allocate-credit batched (batch ${batchSize})`, await allocateEndToEnd(ctx, { label: 'batched', jobs, perCharge: 1, batchSize, concurrency }));
+  if (want('contention')) {
+    add(`allocate-credit batched, ${jobsPerCharge} jobs/charge`, await allocateEndToEnd(ctx, { label: 'contention', jobs, perCharge: jobsPerCharge, batchSize, concurrency }));
+  }
+  if (want('per-job')) {
+    add(`allocate-credit per-job (conc ${concurrency})`, await allocateEndToEnd(ctx, { label: 'perjob', jobs: perJobJobs, perCharge: 1, batchSize: 0, concurrency }));
+    add(`allocate-credit per-job, ${jobsPerCharge} jobs/charge`, await allocateEndToEnd(ctx, { label: 'perjobc', jobs: perJobJobs, perCharge: jobsPerCharge, batchSize: 0, concurrency }));
+  }
+  if (want('mixed')) {
+    const { total } = await mixedLifecycle(ctx, batchSize);
+    add(`mixed lifecycle batched (6 jobs/charge)`, total);
+  }
+  const maxRate = rows.get(`allocate-credit batched (batch ${batchSize})`)?.rates.at(-1);
+  if (want('latency') && maxRate) {
+    const rate = Math.max(1, Math.round(maxRate / 2));
+    const m = await allocateEndToEnd(ctx, { label: 'latency', jobs: rate * opts.latencySeconds, perCharge: 1, batchSize, concurrency, rate });
+    add('latency at 50 % of max (batched)', m, 'producer at half the batched allocate rate of the same run; the rate column is the offered load');
+  }
+}
+
+async function main(): Promise<void> {
+  log(`options ${JSON.stringify(opts)}`);
+  const redis = await startRedis();
+  const db = await createScratchDb('e2e');
+  const pgbench = want('ceiling') ? await preparePgbench() : null;
+  let rss;
+  try {
+    for (let run = 1; run <= opts.runs; run++) {
+      log(`run ${run} of ${opts.runs}`);
+      await oneRun({ opts, redis, db, run }, pgbench);
+    }
+    if (want('rss')) {
+      log(`peak RSS after ${opts.rssJobs.join(' and ')} jobs`);
+      const r = await peakRss({ opts, redis, db, run: 0 }, opts.batchSize);
+      const mb = r.after.map((b) => round(b / 2 ** 20, 1));
+      rss = { jobs: r.jobs, peakRssMb: mb, growth: round(mb[1] / mb[0] - 1, 3) };
+    }
+  } finally {
+    await pgbench?.drop();
+    await db.drop();
+    await redis.stop();
+  }
+  const report = buildReport(opts, [...rows.values()], rss);
+  printReport(report);
+  log(`results written to ${writeReport(report, opts.resultsDir)}`);
+  log(`medians over ${opts.runs} run(s); ceiling-sql ${round(median(rows.get('ceiling-sql')?.rates ?? []))} tx/s`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

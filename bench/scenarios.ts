@@ -1,0 +1,201 @@
+import { randomBytes } from 'node:crypto';
+import IORedis from 'ioredis';
+import { ulid } from 'ulid';
+import { BenchOptions } from './args';
+import { QueueRun, readTimings, waitFinished } from './measure';
+import { produce, startWorkerProcess, WorkerSpec, WorkerStats } from './processes';
+import { PrivateRedis } from './redis-server';
+import { chargePayload, ScratchDb, seedCharges } from './scratch-db';
+
+export interface Ctx {
+  opts: BenchOptions;
+  redis: PrivateRedis;
+  db: ScratchDb;
+  run: number;
+}
+
+export interface Measured extends QueueRun {
+  /** Per job, on the worker: knex statements (BEGIN/COMMIT/SAVEPOINT included) and COMMITs. */
+  queriesPerJob: number;
+  commitsPerJob: number;
+  /** Per job, producer and worker together: Redis Lua scripts (round trips) and every command run, inside scripts too. */
+  redisScriptsPerJob: number;
+  redisCommandsPerJob: number;
+  workerCpuMsPerJob: number;
+}
+
+const TIMEOUT_MS = 15 * 60 * 1000;
+
+function prefixFor(label: string, ctx: Ctx): string {
+  return `ffwb-${label}-${ctx.run}-${randomBytes(2).toString('hex')}`;
+}
+
+function workerSpec(ctx: Ctx, prefix: string, over: Partial<WorkerSpec>): WorkerSpec {
+  return {
+    mode: 'flatfee',
+    queues: ['allocate-credit'],
+    databaseUrl: ctx.db.url,
+    redisUrl: ctx.redis.url,
+    prefix,
+    concurrency: ctx.opts.concurrency,
+    batchSize: 0,
+    partitions: ctx.opts.partitions,
+    keepCompleted: 1000,
+    ...over,
+  };
+}
+
+function delta(before: WorkerStats, after: WorkerStats, jobs: number, redis: { scripts: number; executed: number }) {
+  return {
+    queriesPerJob: (after.queries - before.queries) / jobs,
+    commitsPerJob: (after.commits - before.commits) / jobs,
+    redisScriptsPerJob: redis.scripts / jobs,
+    redisCommandsPerJob: redis.executed / jobs,
+    workerCpuMsPerJob: (after.cpuMs - before.cpuMs) / jobs,
+  };
+}
+
+export function allocationPayloads(namespace: string, chargeIds: string[], perCharge: number, amount = '1'): unknown[] {
+  // Grouped by charge: a batch then holds many jobs of one charge, the hardest case for ordering.
+  return chargeIds.flatMap((chargeId) =>
+    Array.from({ length: perCharge }, (_, i) => ({ namespace, chargeId, realizations: [{ type: 'allocation', amount, transactionGroupId: `tg-${chargeId}-${i}` }] })),
+  );
+}
+
+interface QueueStage {
+  queue: string;
+  payloads: unknown[];
+  rate?: number;
+  /** BullMQ's first id for this stage (a queue used twice continues its counter). */
+  firstId?: number;
+}
+
+/** One worker process, stages enqueued one after another by the producer process, each measured. */
+async function runStages(ctx: Ctx, label: string, spec: Partial<WorkerSpec>, stages: QueueStage[]): Promise<Measured[]> {
+  const prefix = prefixFor(label, ctx);
+  const keep = Math.max(...stages.map((s) => s.payloads.length)) * 2 + 1000;
+  const worker = await startWorkerProcess(workerSpec(ctx, prefix, { keepCompleted: keep, ...spec }));
+  const out: Measured[] = [];
+  try {
+    for (const stage of stages) {
+      const before = await worker.stats();
+      await ctx.redis.resetStats();
+      await produce({ redisUrl: ctx.redis.url, prefix, queue: stage.queue, payloads: stage.payloads, rate: stage.rate });
+      const firstId = stage.firstId ?? 1;
+      await waitFinished(ctx.redis.url, prefix, stage.queue, firstId - 1 + stage.payloads.length, TIMEOUT_MS);
+      const calls = await ctx.redis.commandCalls();
+      if (process.env.BENCH_TRACE) process.stderr.write(`[trace] redis commands for ${stage.queue}: ${JSON.stringify(await ctx.redis.commandBreakdown())}\n`);
+      const after = await worker.stats();
+      const timing = await readTimings(ctx.redis.url, prefix, stage.queue, stage.payloads.length, firstId);
+      out.push({ ...timing, ...delta(before, after, stage.payloads.length, calls) });
+    }
+  } finally {
+    await worker.stop();
+    await flush(ctx.redis.url);
+  }
+  return out;
+}
+
+async function flush(url: string): Promise<void> {
+  const redis = new IORedis(url);
+  await redis.flushall();
+  redis.disconnect();
+}
+
+export async function bullmqNoop(ctx: Ctx): Promise<Measured> {
+  const payloads = Array.from({ length: ctx.opts.jobs }, (_, i) => ({ n: i }));
+  const [m] = await runStages(ctx, 'noop', { mode: 'noop', queues: ['noop'], concurrency: 8 }, [{ queue: 'noop', payloads }]);
+  return m;
+}
+
+export interface AllocateRun {
+  label: string;
+  jobs: number;
+  perCharge: number;
+  batchSize: number;
+  concurrency: number;
+  rate?: number;
+}
+
+export async function allocateEndToEnd(ctx: Ctx, a: AllocateRun): Promise<Measured> {
+  const namespace = `bench-${a.label}-${ctx.run}`;
+  const charges = await seedCharges(ctx.db.knex, namespace, Math.ceil(a.jobs / a.perCharge));
+  const payloads = allocationPayloads(namespace, charges, a.perCharge).slice(0, a.jobs);
+  const [m] = await runStages(ctx, a.label, { batchSize: a.batchSize, concurrency: a.concurrency }, [{ queue: 'allocate-credit', payloads, rate: a.rate }]);
+  return m;
+}
+
+const PERIOD = { from: '2026-01-01T00:00:00Z', to: '2026-02-01T00:00:00Z' };
+const USAGE_TOTALS = { amount: '100', chargesTotal: '100', discountsTotal: '0', taxesInclusiveTotal: '0', taxesExclusiveTotal: '0', taxesTotal: '0', creditsTotal: '10', total: '90' };
+
+/** create → activate → allocate → invoiced usage → authorize → settle, each stage for every charge. */
+export async function mixedLifecycle(ctx: Ctx, batchSize: number): Promise<{ total: Measured; stages: Measured[] }> {
+  const namespace = `bench-mixed-${ctx.run}`;
+  const charges = Array.from({ length: ctx.opts.mixedCharges }, () => ({ id: ulid(), lineId: ulid(), invoiceId: ulid() }));
+  const m = charges.length;
+  const pay = (action: string) => charges.map((c) => ({ namespace, chargeId: c.id, action, lineId: c.lineId, invoiceId: c.invoiceId, transactionGroupId: `tg-${action}-${c.id}` }));
+  const stages: QueueStage[] = [
+    { queue: 'create-charge', payloads: charges.map((c) => chargePayload(namespace, c.id, '100')) },
+    { queue: 'activate-charge', payloads: charges.map((c) => ({ namespace, chargeId: c.id })) },
+    { queue: 'allocate-credit', payloads: allocationPayloads(namespace, charges.map((c) => c.id), 1, '10') },
+    { queue: 'create-invoiced-usage', payloads: charges.map((c) => ({ namespace, chargeId: c.id, lineId: c.lineId, invoiceId: c.invoiceId, servicePeriod: PERIOD, totals: USAGE_TOTALS })) },
+    { queue: 'payment', payloads: pay('authorize') },
+    { queue: 'payment', payloads: pay('settle'), firstId: m + 1 },
+  ];
+  const queues = [...new Set(stages.map((s) => s.queue))];
+  const measured = await runStages(ctx, 'mixed', { queues, batchSize, concurrency: ctx.opts.concurrency }, stages);
+  const jobs = measured.reduce((s, x) => s + x.jobs, 0);
+  const seconds = measured.reduce((s, x) => s + x.seconds, 0);
+  const weighted = (k: keyof Measured) => measured.reduce((s, x) => s + (x[k] as number) * x.jobs, 0) / jobs;
+  const total: Measured = {
+    jobs,
+    failed: measured.reduce((s, x) => s + x.failed, 0),
+    rate: jobs / seconds,
+    seconds,
+    p50: Math.max(...measured.map((x) => x.p50)),
+    p95: Math.max(...measured.map((x) => x.p95)),
+    p99: Math.max(...measured.map((x) => x.p99)),
+    firstFailure: measured.find((x) => x.firstFailure)?.firstFailure ?? null,
+    queriesPerJob: weighted('queriesPerJob'),
+    commitsPerJob: weighted('commitsPerJob'),
+    redisScriptsPerJob: weighted('redisScriptsPerJob'),
+    redisCommandsPerJob: weighted('redisCommandsPerJob'),
+    workerCpuMsPerJob: weighted('workerCpuMsPerJob'),
+  };
+  return { total, stages: measured };
+}
+
+/** Peak RSS of one batched worker process after the first `a` jobs and after all `b`. */
+export async function peakRss(ctx: Ctx, batchSize: number): Promise<{ after: number[]; jobs: number[] }> {
+  const [a, b] = ctx.opts.rssJobs;
+  const namespace = `bench-rss-${ctx.run}`;
+  const charges = await seedCharges(ctx.db.knex, namespace, Math.min(a, 20000));
+  const perCharge = Math.ceil(b / charges.length);
+  const all = allocationPayloads(namespace, charges, perCharge).slice(0, b);
+  // Interleave charges so consecutive jobs hit different charges, as real traffic would.
+  const payloads = Array.from({ length: b }, (_, i) => all[(i % charges.length) * perCharge + Math.floor(i / charges.length)]);
+  const prefix = prefixFor('rss', ctx);
+  const worker = await startWorkerProcess(workerSpec(ctx, prefix, { batchSize, keepCompleted: 1000 }));
+  const after: number[] = [];
+  try {
+    for (const [from, to] of [[0, a], [a, b]]) {
+      await produce({ redisUrl: ctx.redis.url, prefix, queue: 'allocate-credit', payloads: payloads.slice(from, to) });
+      await waitApplied(ctx.db, namespace, to);
+      after.push((await worker.stats()).peakRss);
+    }
+  } finally {
+    await worker.stop();
+    await flush(ctx.redis.url);
+  }
+  return { after, jobs: [a, b] };
+}
+
+async function waitApplied(db: ScratchDb, namespace: string, n: number): Promise<void> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  for (;;) {
+    const [{ count }] = await db.knex('flat_fee_idempotency_keys').where({ queue: 'allocate-credit', namespace }).count<{ count: string }[]>('* as count');
+    if (Number(count) >= n) return;
+    if (Date.now() > deadline) throw new Error(`rss: only ${count} of ${n} jobs applied`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import knexFactory, { Knex } from 'knex';
+import pino from 'pino';
+import { ulid } from 'ulid';
+import * as createChargeJob from '../jobs/create-charge';
+import { loadConfig } from '../src/config';
+import { createKnex } from '../src/db/knex';
+import { migrateLatest } from '../src/db/migrate';
+import { runJob } from '../src/queues/run-job';
+
+const baseUrl = loadConfig().databaseUrl;
+
+export function urlFor(database: string): string {
+  const url = new URL(baseUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export interface ScratchDb {
+  name: string;
+  url: string;
+  knex: Knex;
+  drop(): Promise<void>;
+}
+
+/** A fresh database for one benchmark invocation, migrated to the latest schema, dropped at the end. */
+export async function createScratchDb(label: string, migrate = true): Promise<ScratchDb> {
+  const name = `ffw_bench_${label}_${randomBytes(3).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: urlFor('postgres'), pool: { min: 0, max: 1 } });
+  await admin.raw(`CREATE DATABASE "${name}"`);
+  const url = urlFor(name);
+  const knex = createKnex({ databaseUrl: url, poolMax: 4, applicationName: 'ffw-bench' });
+  if (migrate) await migrateLatest(knex);
+  return {
+    name,
+    url,
+    knex,
+    async drop() {
+      await knex.destroy();
+      await admin.raw(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.destroy();
+    },
+  };
+}
+
+export function chargePayload(namespace: string, id: string, amount: string) {
+  const period = { from: '2026-01-01T00:00:00Z', to: '2026-02-01T00:00:00Z' };
+  return {
+    namespace,
+    id,
+    customerId: 'bench-customer',
+    currency: 'USD',
+    name: 'Bench fee',
+    settlementMode: 'credit_then_invoice',
+    paymentTerm: 'in_advance',
+    invoiceAt: '2026-01-01T00:00:00Z',
+    servicePeriod: period,
+    fullServicePeriod: period,
+    billingPeriod: period,
+    proRating: { enabled: false, mode: 'prorate_prices' },
+    amountBeforeProration: amount,
+  };
+}
+
+/**
+ * `count` active credit_then_invoice charges with their current run: one made by the real
+ * create-charge job, the rest copied from it in three statements (setup, not the thing measured).
+ */
+export async function seedCharges(knex: Knex, namespace: string, count: number, amount = '1000000'): Promise<string[]> {
+  const template = ulid();
+  const created = await runJob(createChargeJob, chargePayload(namespace, template, amount), { knex, logger: pino({ level: 'silent' }), job: null, jobId: `seed-${template}` });
+  const templateRun = created.currentRunId as string;
+  const ids = Array.from({ length: count - 1 }, () => ulid());
+  const runIds = ids.map(() => ulid());
+  await knex.transaction(async (trx) => {
+    await trx.raw(
+      `INSERT INTO charge_flat_fees SELECT (jsonb_populate_record(t, jsonb_build_object('id', n.cid, 'current_realization_run_id', null))).*
+         FROM charge_flat_fees t, unnest(?::text[]) AS n(cid) WHERE t.id = ?`,
+      [ids, template],
+    );
+    await trx.raw(
+      `INSERT INTO charge_flat_fee_runs SELECT (jsonb_populate_record(r, jsonb_build_object('id', n.rid, 'charge_id', n.cid))).*
+         FROM charge_flat_fee_runs r, unnest(?::text[], ?::text[]) AS n(cid, rid) WHERE r.id = ?`,
+      [ids, runIds, templateRun],
+    );
+    await trx.raw(
+      `UPDATE charge_flat_fees c SET current_realization_run_id = n.rid FROM unnest(?::text[], ?::text[]) AS n(cid, rid) WHERE c.id = n.cid`,
+      [ids, runIds],
+    );
+  });
+  await knex.raw('ANALYZE');
+  return [template, ...ids];
+}

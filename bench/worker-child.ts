@@ -1,0 +1,70 @@
+import { Worker } from 'bullmq';
+import pino from 'pino';
+import { createKnex } from '../src/db/knex';
+import { redisOptions } from '../src/queues/connection';
+import { RETENTION, startWorkers, stopWorkers } from '../src/queues/worker';
+
+// The worker under test, in its own process so its RSS and CPU are its own. Driven over IPC by
+// bench/run.ts: `stats` answers with counters, `stop` closes everything and exits.
+
+const mode = process.argv[2] as 'flatfee' | 'noop';
+const queues = (process.argv[3] ?? 'allocate-credit').split(',');
+const env = process.env;
+const logger = pino({ level: env.LOG_LEVEL || 'warn' });
+const concurrency = Number(env.WORKER_CONCURRENCY || 16);
+const batchSize = Number(env.BATCH_SIZE || 0);
+
+let queries = 0;
+let commits = 0;
+let peakRss = 0;
+const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+const sampler = setInterval(sample, 100);
+
+// Per-job: one connection per job in flight; batched: one per partition and queue, plus rejections.
+const partitions = Number(env.BATCH_PARTITIONS || 1);
+const knex = createKnex({ databaseUrl: env.DATABASE_URL!, poolMax: (batchSize > 1 ? partitions * queues.length : concurrency) + 4, applicationName: 'ffw-bench-worker' });
+knex.on('query', (q: { sql?: string }) => {
+  queries++;
+  if (/^\s*commit/i.test(q.sql ?? '')) commits++;
+});
+
+const workers: Worker[] =
+  mode === 'noop'
+    ? queues.map((q) => new Worker(q, async () => ({}), { connection: redisOptions(env.REDIS_URL!, 'worker'), prefix: env.QUEUE_PREFIX, concurrency, ...RETENTION }))
+    : startWorkers({ knex, logger, redisUrl: env.REDIS_URL!, prefix: env.QUEUE_PREFIX!, concurrency, queues, batchSize });
+
+// BENCH_TRACE=1: time spent per statement (query sent → rows back), printed when the worker exits.
+if (env.BENCH_TRACE) traceStatements();
+
+function traceStatements(): void {
+  const started = new Map<string, [number, string]>();
+  const spent = new Map<string, [number, number]>();
+  knex.on('query', (q: { __knexQueryUid: string; sql: string }) => started.set(q.__knexQueryUid, [performance.now(), q.sql.replace(/\s+/g, ' ').slice(0, 70)]));
+  knex.on('query-response', (_r: unknown, q: { __knexQueryUid: string }) => {
+    const s = started.get(q.__knexQueryUid);
+    if (!s) return;
+    started.delete(q.__knexQueryUid);
+    const cur = spent.get(s[1]) ?? [0, 0];
+    spent.set(s[1], [cur[0] + performance.now() - s[0], cur[1] + 1]);
+  });
+  process.on('exit', () => {
+    for (const [sql, [ms, n]] of [...spent].sort((a, b) => b[1][0] - a[1][0])) {
+      process.stderr.write(`[trace] ${ms.toFixed(0)} ms over ${n} statements, ${(ms / n).toFixed(2)} ms each: ${sql}\n`);
+    }
+  });
+}
+
+process.on('message', async (msg: { cmd: string }) => {
+  if (msg.cmd === 'stats') {
+    sample();
+    const cpu = process.cpuUsage();
+    process.send!({ stats: { rss: process.memoryUsage().rss, peakRss, queries, commits, cpuMs: (cpu.user + cpu.system) / 1000 } });
+  } else if (msg.cmd === 'stop') {
+    clearInterval(sampler);
+    await stopWorkers(workers, 10000, logger);
+    await knex.destroy();
+    process.send!({ stopped: true }, () => process.exit(0));
+  }
+});
+
+Promise.all(workers.map((w) => w.waitUntilReady())).then(() => process.send!({ ready: true }));

@@ -1,0 +1,44 @@
+import { JournalEntry } from '../domain/journal';
+import { SqlPart } from './batch-sql';
+import { JOURNAL_TABLE } from './journal';
+import { T } from './tables';
+
+/**
+ * Appends many journal entries (one part of the batch's single write), in the given order (ids follow it, as the
+ * per-job path's do). An entry without a runId names its charge's current run as of now.
+ */
+export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { runId: string | null }>): SqlPart | null {
+  if (entries.length === 0) return null;
+  const col = <K extends keyof JournalEntry>(key: K, f: (v: JournalEntry[K]) => unknown = (v) => v) => entries.map((e) => f((e as JournalEntry)[key]));
+  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+  return {
+    sql: `INSERT INTO ${JOURNAL_TABLE} (queue, job_id, attempt, idempotency_key, payload_hash, namespace, charge_id, run_id, outcome,
+                                   error_code, error_message, changes, totals_before, totals_after, started_at, finished_at)
+     SELECT e.queue, e.job_id, e.attempt, e.idempotency_key, e.payload_hash, e.namespace, e.charge_id,
+            coalesce(e.run_id, (SELECT c.current_realization_run_id FROM ${T.charges} c WHERE c.namespace = e.namespace AND c.id = e.charge_id)),
+            e.outcome, e.error_code, e.error_message, e.changes, e.totals_before, e.totals_after, e.started_at, e.finished_at
+       FROM unnest(?::text[], ?::text[], ?::integer[], ?::text[], ?::char(64)[], ?::text[], ?::text[], ?::text[], ?::text[],
+                   ?::text[], ?::text[], ?::jsonb[], ?::jsonb[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[])
+            WITH ORDINALITY AS e(queue, job_id, attempt, idempotency_key, payload_hash, namespace, charge_id, run_id, outcome,
+                                 error_code, error_message, changes, totals_before, totals_after, started_at, finished_at, n)
+      ORDER BY e.n`,
+    bindings: [
+      col('queue'),
+      col('jobId'),
+      col('attempt'),
+      col('idempotencyKey'),
+      col('payloadHash'),
+      col('namespace'),
+      col('chargeId'),
+      col('runId'),
+      col('outcome'),
+      col('errorCode'),
+      col('errorMessage'),
+      col('changes', json),
+      col('totalsBefore', json),
+      col('totalsAfter', json),
+      col('startedAt'),
+      col('finishedAt'),
+    ],
+  };
+}
