@@ -37,12 +37,17 @@ describe('effect journal when a worker is SIGKILLed before COMMIT', () => {
     await events.waitUntilReady();
   });
 
-  after(async function () {
+  // A worker left running would take the next test's job before its fault-injected worker does.
+  afterEach(async function () {
     this.timeout(20000);
-    for (const w of children) {
-      if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    for (const w of children.splice(0)) {
+      if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
       await w.exited;
     }
+  });
+
+  after(async function () {
+    this.timeout(20000);
     await events.close();
     await queues.close();
     await dropPrefix(prefix);
@@ -81,23 +86,39 @@ describe('effect journal when a worker is SIGKILLed before COMMIT', () => {
     await rescuer.close();
   }
 
+  /** given an active credit_only charge of 100 with its run */
+  async function activeCharge() {
+    const knex = db().knex;
+    const env = (jobId: string) => ({ knex, logger: pino({ level: 'silent' }), job: null, jobId });
+    const p = chargePayload();
+    await runJob(createCharge, p, env(`setup-create-${p.id}`));
+    const { currentRunId } = await runJob(activateCharge, { namespace: NS, chargeId: p.id, at: '2026-01-01T00:00:00Z' }, env(`setup-activate-${p.id}`));
+    return {
+      chargeId: p.id,
+      journal: () => knex('flat_fee_job_journal').where({ charge_id: p.id, queue: QUEUE }).orderBy('id'),
+      allocations: () => knex('charge_flat_fee_run_credit_allocations').where({ run_id: currentRunId as string }),
+      runId: currentRunId as string,
+    };
+  }
+
+  /** Enqueues the allocation, lets a worker reach the fault point with it, and SIGKILLs it there. */
+  async function killAt(point: string, chargeId: string, jobId: string): Promise<Job> {
+    const job = await queues.queue(QUEUE).add(QUEUE, { namespace: NS, chargeId, realizations: [allocation('100')] }, { jobId });
+    const worker = startWorker(`${point}:${QUEUE}`);
+    const noFault = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no ${point} fault within 20 s`)), 20000).unref());
+    expect(await Promise.race([worker.fault, noFault])).to.deep.include({ fault: point, jobId });
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+    return job;
+  }
+
   it('has no applied row for the killed delivery, and its re-run applies once', async function () {
     this.timeout(60000);
     const knex = db().knex;
-    const env = (jobId: string) => ({ knex, logger: pino({ level: 'silent' }), job: null, jobId });
-    // given an active credit_only charge of 100 with its run
-    const p = chargePayload();
-    await runJob(createCharge, p, env('setup-create'));
-    const { currentRunId: runId } = await runJob(activateCharge, { namespace: NS, chargeId: p.id, at: '2026-01-01T00:00:00Z' }, env('setup-activate'));
-    const journal = () => knex('flat_fee_job_journal').where({ charge_id: p.id, queue: QUEUE }).orderBy('id');
-    const allocations = () => knex('charge_flat_fee_run_credit_allocations').where({ run_id: runId as string });
+    const { chargeId, journal, allocations, runId } = await activeCharge();
 
     // when a worker stops just before COMMIT of the allocation and is SIGKILLed there
-    const job = await queues.queue(QUEUE).add(QUEUE, { namespace: NS, chargeId: p.id, realizations: [allocation('100')] }, { jobId: 'alloc-killed' });
-    const first = startWorker(`before_commit:${QUEUE}`);
-    expect(await first.fault).to.deep.include({ fault: 'before_commit', jobId: 'alloc-killed' });
-    first.child.kill('SIGKILL');
-    await first.exited;
+    const job = await killAt('before_commit', chargeId, 'alloc-killed');
 
     // then nothing of that delivery is on record: no applied row, no allocation, no idempotency key
     expect(await journal()).to.deep.equal([]);
@@ -114,6 +135,27 @@ describe('effect journal when a worker is SIGKILLed before COMMIT', () => {
     expect(rows.map((r) => [r.job_id, r.attempt, r.outcome])).to.deep.equal([['alloc-killed', 2, 'applied']]);
     expect(rows[0]).to.deep.include({ totals_before: totals(), totals_after: totals({ amount: '100', chargesTotal: '100', creditsTotal: '100' }) });
     expect((await allocations()).map((a) => a.amount)).to.deep.equal(['100']);
-    expect((await knex('charge_flat_fee_runs').where({ id: runId as string }).first()).credits_total).to.equal('100');
+    expect((await knex('charge_flat_fee_runs').where({ id: runId }).first()).credits_total).to.equal('100');
+  });
+
+  it('journals the redelivery of a job killed after COMMIT as a replay that changed nothing', async function () {
+    this.timeout(60000);
+    const { chargeId, journal, allocations } = await activeCharge();
+
+    // when a worker is SIGKILLed after COMMIT but before BullMQ heard of the outcome
+    const job = await killAt('after_commit', chargeId, 'alloc-committed');
+    expect((await journal()).map((r) => [r.job_id, r.attempt, r.outcome])).to.deep.equal([['alloc-committed', 1, 'applied']]);
+
+    // then the redelivery is recognised: one replayed row, still one allocation
+    await rescueStalled(job);
+    startWorker();
+    expect(await job.waitUntilFinished(events, 30000)).to.deep.include({ replayed: true });
+    const rows = await journal();
+    expect(rows.map((r) => [r.job_id, r.attempt, r.outcome])).to.deep.equal([
+      ['alloc-committed', 1, 'applied'],
+      ['alloc-committed', 2, 'replayed'],
+    ]);
+    expect(rows[1]).to.deep.include({ changes: {}, totals_before: null, totals_after: null });
+    expect(await allocations()).to.have.length(1);
   });
 });
