@@ -3,7 +3,7 @@
  * announces the point on stdout as `FLATFEE_FAULT <point> <jobId>` (and over IPC when it has a
  * channel) and then waits forever, so the test can SIGKILL it exactly there. Unset in production.
  */
-export type FaultPoint = 'before_commit' | 'after_commit';
+export type FaultPoint = 'before_commit' | 'after_commit' | 'after_batch';
 
 const spec = process.env.FLATFEE_FAULT ?? '';
 

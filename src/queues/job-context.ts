@@ -15,6 +15,8 @@ export interface JobContext {
   /** True when this delivery comes back from a delay the job asked for (activate-charge). */
   resumedAfterDelay: boolean;
   job: Job | null;
+  /** The pool, set only for jobs that run their own transactions (their trx must not be used). */
+  knex?: Knex;
 }
 
 export type JobResult = Record<string, unknown>;

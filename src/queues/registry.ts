@@ -3,6 +3,7 @@ import * as allocateCredit from '../../jobs/allocate-credit';
 import * as createCharge from '../../jobs/create-charge';
 import * as createInvoicedUsage from '../../jobs/create-invoiced-usage';
 import * as deleteCharge from '../../jobs/delete-charge';
+import * as migrateLegacyFlatFees from '../../jobs/migrate-legacy-flat-fees';
 import * as payment from '../../jobs/payment';
 import { JobDefinition } from './job-context';
 
@@ -14,6 +15,7 @@ export const JOBS = {
   [createInvoicedUsage.name]: createInvoicedUsage,
   [payment.name]: payment,
   [deleteCharge.name]: deleteCharge,
+  [migrateLegacyFlatFees.name]: migrateLegacyFlatFees,
 } as const satisfies Record<string, JobDefinition>;
 
 export type QueueName = keyof typeof JOBS;

@@ -5,6 +5,7 @@ import { ulid } from 'ulid';
 import { claimKey, KeyRef, payloadHash, storeResult } from '../db/idempotency';
 import { validate } from '../validation';
 import { faultPoint } from './faults';
+import { runOwnTransactionsJob } from './run-own-transactions';
 import type { JournalEntry } from '../domain/journal';
 import { JobContext, JobDefinition, JobResult } from './job-context';
 import { attemptOf, beginEffect, JournalScope, recordApplied, recordRejected, recordReplayed } from './journal-recorder';
@@ -54,6 +55,7 @@ function journalScope(ref: KeyRef, hash: string, env: RunEnv): JournalScope {
  * Every outcome is journaled: applied/replayed in the transaction, rejected after the rollback.
  */
 export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Promise<JobResult> {
+  if (def.runsOwnTransactions) return runOwnTransactionsJob(def, data, env);
   const ref = keyRefOf(def.name, data, env.jobId);
   const hash = payloadHash(data);
   const scope = journalScope(ref, hash, env);

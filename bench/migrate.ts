@@ -1,0 +1,146 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { QueueEvents } from 'bullmq';
+import { Command } from 'commander';
+import knexFactory, { Knex } from 'knex';
+import { loadConfig } from '../src/config';
+import { createKnex, MIGRATIONS_DIRECTORY } from '../src/db/knex';
+import { migrateLatest, migrateLegacyBaseline } from '../src/db/migrate';
+import { seedLegacy } from '../src/db/legacy-migration-seed';
+import { redisOptions } from '../src/queues/connection';
+import { FlatFeeQueues } from '../src/queues/producer';
+
+// `npm run bench:migrate -- --charges 100000,1000000`: for each size, seeds the legacy shape (kept as
+// a template database between runs), upgrades the schema, then has a real worker process migrate it
+// and prints charges/s, seconds and the worker's peak RSS side by side. Not part of `npm test`.
+
+const BIN = path.resolve(__dirname, '../bin/flatfee-worker.js');
+const SEED_VERSION = createHash('sha256').update(readFileSync(path.resolve(__dirname, '../src/db/legacy-migration-seed.ts'))).digest('hex').slice(0, 6);
+const config = loadConfig();
+
+interface Row {
+  charges: number;
+  seedSeconds: number | null;
+  seconds: number;
+  chargesPerSecond: number;
+  peakRssMb: number;
+  rssAtStartMb: number;
+  rows: Record<string, unknown>;
+}
+
+function urlFor(database: string): string {
+  const url = new URL(config.databaseUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+function migrationsFingerprint(): string {
+  const hash = createHash('sha256');
+  for (const file of readdirSync(MIGRATIONS_DIRECTORY).sort()) hash.update(file).update(readFileSync(path.join(MIGRATIONS_DIRECTORY, file)));
+  return hash.digest('hex').slice(0, 6);
+}
+
+/** The seeded and upgraded database, built once per size, seed generator and migrations. */
+async function seededTemplate(admin: Knex, charges: number, reseed: boolean): Promise<{ name: string; seedSeconds: number | null }> {
+  const name = `ffw_bench_seed_${charges}_${SEED_VERSION}_${migrationsFingerprint()}`;
+  const exists = (await admin.raw('SELECT 1 FROM pg_database WHERE datname = ?', [name])).rows.length > 0;
+  if (exists && !reseed) return { name, seedSeconds: null };
+  await admin.raw(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await admin.raw(`CREATE DATABASE "${name}"`);
+  const knex = createKnex({ databaseUrl: urlFor(name), poolMax: 2, applicationName: 'flatfee-bench-seed' });
+  const started = Date.now();
+  try {
+    await migrateLegacyBaseline(knex);
+    await seedLegacy(knex, { charges, namespaces: ['ns-a', 'ns-b', 'ns-c', 'ns-d'], onChunk: (n) => process.stderr.write(`\rseeding ${n}/${charges}`) });
+    process.stderr.write('\n');
+    await migrateLatest(knex);
+    // A live database has statistics; without them the planner guesses at every batch.
+    await knex.raw('VACUUM ANALYZE');
+  } finally {
+    await knex.destroy();
+  }
+  return { name, seedSeconds: (Date.now() - started) / 1000 };
+}
+
+function rssKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]);
+}
+
+async function startWorker(databaseUrl: string, prefix: string) {
+  const child = spawn(process.execPath, [BIN, 'worker'], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, QUEUE_PREFIX: prefix, LOG_LEVEL: 'info', FLATFEE_FAULT: '' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('worker started')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+  });
+  return child;
+}
+
+async function migrateOnce(admin: Knex, charges: number, batchSize: number, reseed: boolean): Promise<Row> {
+  const { name: template, seedSeconds } = await seededTemplate(admin, charges, reseed);
+  const database = `ffw_bench_run_${randomBytes(3).toString('hex')}`;
+  await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${template}"`);
+  const prefix = `ffw-bench-${randomBytes(3).toString('hex')}`;
+  const worker = await startWorker(urlFor(database), prefix);
+  const queues = new FlatFeeQueues({ redisUrl: config.redisUrl, prefix });
+  const events = new QueueEvents('migrate-legacy-flat-fees', { connection: redisOptions(config.redisUrl, 'worker'), prefix });
+  try {
+    await events.waitUntilReady();
+    const rssAtStartMb = rssKb(worker.pid!, 'VmRSS') / 1024;
+    const started = process.hrtime.bigint();
+    const job = await queues.enqueue('migrate-legacy-flat-fees', { batchSize }, { attempts: 1 });
+    events.on('progress', ({ data }) => {
+      const p = data as { chargesDone?: number; chargesTotal?: number; phase?: string };
+      process.stderr.write(`\r${p.phase} ${p.chargesDone}/${p.chargesTotal}  rss ${Math.round(rssKb(worker.pid!, 'VmRSS') / 1024)} MB   `);
+    });
+    const result = (await job.waitUntilFinished(events)) as Record<string, unknown>;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    process.stderr.write('\n');
+    return { charges, seedSeconds, seconds, chargesPerSecond: charges / seconds, peakRssMb: rssKb(worker.pid!, 'VmHWM') / 1024, rssAtStartMb, rows: result };
+  } finally {
+    worker.kill('SIGTERM');
+    await events.close();
+    await queues.close();
+    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  }
+}
+
+function printTable(rows: Row[]): void {
+  const fmt = (n: number, d = 1) => n.toFixed(d);
+  process.stdout.write('charges    seconds  charges/s  peak RSS MB  RSS at start MB  seed s\n');
+  for (const r of rows) {
+    process.stdout.write(
+      `${String(r.charges).padEnd(10)} ${fmt(r.seconds).padStart(7)}  ${fmt(r.chargesPerSecond, 0).padStart(9)}  ${fmt(r.peakRssMb).padStart(11)}  ${fmt(r.rssAtStartMb).padStart(15)}  ${r.seedSeconds === null ? 'reused' : fmt(r.seedSeconds)}\n`,
+    );
+  }
+  for (const r of rows) process.stdout.write(`${r.charges}: ${JSON.stringify(r.rows)}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const opts = new Command('bench-migrate')
+    .option('--charges <list>', 'comma-separated sizes', '100000')
+    .option('--batch-size <n>', 'the job batchSize', '2000')
+    .option('--reseed', 'seed again even if a template exists')
+    .parse(argv)
+    .opts<{ charges: string; batchSize: string; reseed?: boolean }>();
+  const admin = knexFactory({ client: 'pg', connection: urlFor('postgres'), pool: { min: 0, max: 1 } });
+  const rows: Row[] = [];
+  try {
+    for (const charges of opts.charges.split(',').map(Number)) rows.push(await migrateOnce(admin, charges, Number(opts.batchSize), opts.reseed ?? false));
+  } finally {
+    await admin.destroy();
+  }
+  printTable(rows);
+}
+
+main(process.argv).catch((err) => {
+  process.stderr.write(`error: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
