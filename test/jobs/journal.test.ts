@@ -103,6 +103,26 @@ describe('effect journal', () => {
     expect(rejected.error_message).to.match(/^credits_not_allowed: /);
   });
 
+  it('journals a key reused with another payload as rejected, next to the applied original', async () => {
+    const { chargeId } = await activeCreditOnlyCharge();
+    await h().run('allocate-credit', { namespace: NS, chargeId, realizations: [allocation('100')] }, { idempotencyKey: 'reused' });
+    const out = await h().run('allocate-credit', { namespace: NS, chargeId, realizations: [allocation('99')] }, { idempotencyKey: 'reused' });
+    expect(out.failedReason).to.match(/^idempotency_key_conflict: /);
+    const rows = (await journalOf(chargeId)).filter((r) => r.idempotency_key === 'reused');
+    expect(rows.map((r) => [r.outcome, r.error_code])).to.deep.equal([
+      ['applied', null],
+      ['rejected', 'idempotency_key_conflict'],
+    ]);
+    expect(rows[0].payload_hash).to.not.equal(rows[1].payload_hash);
+  });
+
+  it('names the charge a create-charge without an id created, from its result', async () => {
+    const { id: _id, ...p } = chargePayload({ settlementMode: 'invoice_only' });
+    const out = await h().run('create-charge', p);
+    const rows = await journalOf(out.result!.chargeId);
+    expect(rows.map((r) => [r.job_id, r.outcome, r.run_id])).to.deep.equal([[out.job.id, 'applied', out.result!.currentRunId]]);
+  });
+
   it('journals each failed attempt of a retried precondition, and validation failures too', async () => {
     const p = chargePayload();
     await h().run('create-charge', p);
