@@ -83,8 +83,17 @@ async function startWorker(databaseUrl: string, prefix: string) {
   return child;
 }
 
-async function migrateOnce(admin: Knex, charges: number, batchSize: number, reseed: boolean): Promise<Row> {
-  const { name: template, seedSeconds } = await seededTemplate(admin, charges, reseed);
+interface BenchOptions {
+  batchSize: number;
+  reseed: boolean;
+  /** A database already seeded and upgraded, used as it is instead of a seeded template. */
+  template?: string;
+}
+
+async function migrateOnce(admin: Knex, charges: number, options: BenchOptions): Promise<Row> {
+  const { name: template, seedSeconds } = options.template
+    ? { name: options.template, seedSeconds: null }
+    : await seededTemplate(admin, charges, options.reseed);
   const database = `ffw_bench_run_${randomBytes(3).toString('hex')}`;
   await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${template}"`);
   const prefix = `ffw-bench-${randomBytes(3).toString('hex')}`;
@@ -95,7 +104,7 @@ async function migrateOnce(admin: Knex, charges: number, batchSize: number, rese
     await events.waitUntilReady();
     const rssAtStartMb = rssKb(worker.pid!, 'VmRSS') / 1024;
     const started = process.hrtime.bigint();
-    const job = await queues.enqueue('migrate-legacy-flat-fees', { batchSize }, { attempts: 1 });
+    const job = await queues.enqueue('migrate-legacy-flat-fees', { batchSize: options.batchSize }, { attempts: 1 });
     events.on('progress', ({ data }) => {
       const p = data as { chargesDone?: number; chargesTotal?: number; phase?: string };
       process.stderr.write(`\r${p.phase} ${p.chargesDone}/${p.chargesTotal}  rss ${Math.round(rssKb(worker.pid!, 'VmRSS') / 1024)} MB   `);
@@ -128,12 +137,13 @@ async function main(argv: string[]): Promise<void> {
     .option('--charges <list>', 'comma-separated sizes', '100000')
     .option('--batch-size <n>', 'the job batchSize', '2000')
     .option('--reseed', 'seed again even if a template exists')
+    .option('--template <database>', 'migrate a copy of this seeded, upgraded database instead')
     .parse(argv)
-    .opts<{ charges: string; batchSize: string; reseed?: boolean }>();
+    .opts<{ charges: string; batchSize: string; reseed?: boolean; template?: string }>();
   const admin = knexFactory({ client: 'pg', connection: urlFor('postgres'), pool: { min: 0, max: 1 } });
   const rows: Row[] = [];
   try {
-    for (const charges of opts.charges.split(',').map(Number)) rows.push(await migrateOnce(admin, charges, Number(opts.batchSize), opts.reseed ?? false));
+    for (const charges of opts.charges.split(',').map(Number)) rows.push(await migrateOnce(admin, charges, { batchSize: Number(opts.batchSize), reseed: opts.reseed ?? false, template: opts.template }));
   } finally {
     await admin.destroy();
   }

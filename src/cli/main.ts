@@ -15,6 +15,7 @@ import { boardAlongsideWorkers, runBoard } from './board-command';
 import { runJobs, runRetry } from './jobs-command';
 import { registerHistory } from './history';
 import { registerExplain } from './explain';
+import { legacyMigrationCommands } from './migrate-legacy';
 
 function readPayload(arg: string): unknown {
   const text = arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg;
@@ -148,6 +149,7 @@ export function buildProgram(): Command {
 
   registerHistory(program);
   registerExplain(program);
+  legacyMigrationCommands(program);
   return program;
 }
 

@@ -1,0 +1,103 @@
+import { Job, QueueEvents } from 'bullmq';
+import { Presets, SingleBar } from 'cli-progress';
+import { Command, CommanderError } from 'commander';
+import { createApp } from '../app';
+import { dropLegacyTables } from '../db/legacy-migration-drop';
+import { MigrationProgress, tableAgrees } from '../domain/legacy-migration';
+import { redisOptions } from '../queues/connection';
+import { FlatFeeQueues } from '../queues/producer';
+
+// The operator's side of SPEC §7: enqueue the migration job, follow it with a progress bar, print
+// its report; and, once it is done, the guarded drop of the legacy tables.
+
+const QUEUE = 'migrate-legacy-flat-fees';
+
+interface MigrateOptions {
+  dryRun?: boolean;
+  batchSize?: string;
+  namespace?: string;
+}
+
+function batchSizeOf(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 10000) throw new CommanderError(2, 'flatfee.bad_batch_size', `--batch-size must be an integer from 1 to 10000, got "${raw}"`);
+  return n;
+}
+
+/** Charges done / total, rate and ETA on stderr; stdout keeps the report. */
+function follow(events: QueueEvents, job: Job): { bar: SingleBar; last: () => MigrationProgress | null } {
+  const format = 'charges [{bar}] {value}/{total} | {rate} charges/s | ETA {eta_formatted} | {phase}';
+  // Piped to a log, a line every few seconds instead of a redrawn bar.
+  const bar = new SingleBar({ format, etaBuffer: 20, hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic);
+  const started = Date.now();
+  let last: MigrationProgress | null = null;
+  bar.start(1, 0, { rate: 0, phase: 'waiting for a worker' });
+  events.on('progress', ({ jobId, data }) => {
+    if (jobId !== job.id || typeof data !== 'object') return;
+    last = data as unknown as MigrationProgress;
+    const rate = Math.round(last.chargesDone / Math.max((Date.now() - started) / 1000, 0.001));
+    bar.setTotal(Math.max(last.chargesTotal, 1));
+    bar.update(last.chargesDone, { rate, phase: last.phase });
+  });
+  return { bar, last: () => last };
+}
+
+function report(result: Record<string, unknown>, progress: MigrationProgress | null): string {
+  const lines = [`${result.dryRun ? 'would migrate' : 'migrated'}: ${['charges', 'runs', 'allocations', 'detailedLines', 'invoicedUsages', 'payments'].map((k) => `${k} ${result[k]}`).join(', ')}`];
+  for (const check of progress?.verification?.tables ?? []) {
+    lines.push(`  ${check.table.padEnd(15)} legacy ${check.legacy.count} rows / ${check.legacy.sum}   migrated ${check.migrated.count} rows / ${check.migrated.sum}   ${tableAgrees(check) ? 'ok' : 'MISMATCH'}`);
+  }
+  lines.push(`verified: ${result.verified}${result.replayed ? ' (replayed: this key already finished)' : ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+async function migrateLegacy(opts: MigrateOptions): Promise<void> {
+  const app = createApp();
+  const queues = new FlatFeeQueues({ redisUrl: app.config.redisUrl, prefix: app.config.queuePrefix });
+  const events = new QueueEvents(QUEUE, { connection: redisOptions(app.config.redisUrl, 'worker'), prefix: app.config.queuePrefix });
+  try {
+    await events.waitUntilReady();
+    const payload = { dryRun: opts.dryRun ?? false, batchSize: batchSizeOf(opts.batchSize), namespace: opts.namespace };
+    const job = await queues.enqueue(QUEUE, JSON.parse(JSON.stringify(payload)));
+    const { bar, last } = follow(events, job);
+    try {
+      const result = (await job.waitUntilFinished(events)) as Record<string, unknown>;
+      bar.stop();
+      process.stdout.write(report(result, last()));
+    } catch (err) {
+      bar.stop();
+      throw new CommanderError(1, 'flatfee.migration_failed', `migration job ${job.id} failed: ${(err as Error).message}`);
+    }
+  } finally {
+    await events.close();
+    await queues.close();
+    await app.close();
+  }
+}
+
+async function dropLegacy(): Promise<void> {
+  const app = createApp(undefined, 'flatfee-worker-migrate');
+  try {
+    const { dropped } = await dropLegacyTables(app.knex);
+    process.stdout.write(dropped.length ? `dropped: ${dropped.join(', ')}\n` : 'the legacy tables are already gone\n');
+  } finally {
+    await app.close();
+  }
+}
+
+/** Registers migrate-legacy and drop-legacy-tables on the program. */
+export function legacyMigrationCommands(program: Command): Command {
+  program
+    .command('migrate-legacy')
+    .description('enqueue the legacy flat-fee migration job and follow it with a progress bar (a worker must be running)')
+    .option('--dry-run', 'count what would move; write nothing')
+    .option('--batch-size <n>', 'charges per batch transaction (1-10000, default 1000)')
+    .option('--namespace <namespace>', 'migrate one namespace only')
+    .action(migrateLegacy);
+  program
+    .command('drop-legacy-tables')
+    .description('drop the legacy realization tables; refuses while any legacy charge is unmigrated or unverified')
+    .action(dropLegacy);
+  return program;
+}
