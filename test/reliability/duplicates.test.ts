@@ -17,6 +17,21 @@ const JOBS = LONG ? 10000 : 2000;
 const COPIES = 5;
 const SEED = Number(process.env.SEED ?? Date.now() % 1000000);
 
+/**
+ * The scenario's jobs in stages whose preconditions the earlier stages meet, so the copies do not
+ * spin through precondition retries: this test is about duplicates, crash.test.ts about order.
+ */
+function stages(jobs: PlannedJob[]): PlannedJob[][] {
+  const stageOf = (j: PlannedJob) => {
+    if (j.queue === 'create-charge') return 0;
+    if (j.queue === 'activate-charge' || j.queue === 'create-invoiced-usage') return 1;
+    if (j.queue === 'allocate-credit' || (j.queue === 'payment' && j.data.action === 'authorize')) return 2;
+    if (j.queue === 'payment') return 3;
+    return 4;
+  };
+  return [0, 1, 2, 3, 4].map((stage) => jobs.filter((j) => stageOf(j) === stage));
+}
+
 /** Every job of a phase five times over, keyed by its original id, in one shuffled heap. */
 function deliveries(phase: PlannedJob[], random: () => number): PlannedJob[] {
   const copies = phase.flatMap((job) =>
@@ -53,7 +68,7 @@ describe('reliability: duplicate deliveries have the effect of one', function ()
 
     // Given every job of each phase sent five times, the copies shuffled among each other
     let sent = 0;
-    for (const phase of scenario.phases) {
+    for (const phase of stages(originals)) {
       await enqueueAll(queues, deliveries(phase, random));
       sent += phase.length * COPIES;
       await waitForFinished(queues, sent, { timeoutMs: LONG ? 500000 : 100000 });
