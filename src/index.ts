@@ -14,3 +14,4 @@ export type AllocateCreditPayload = PayloadOf<'allocate-credit'>;
 export type CreateInvoicedUsagePayload = PayloadOf<'create-invoiced-usage'>;
 export type PaymentPayload = PayloadOf<'payment'>;
 export type DeleteChargePayload = PayloadOf<'delete-charge'>;
+export type MigrateLegacyFlatFeesPayload = PayloadOf<'migrate-legacy-flat-fees'>;

@@ -107,6 +107,9 @@ export class FlatFeeQueues {
   deleteCharge(p: PayloadOf<'delete-charge'>, o?: EnqueueOptions) {
     return this.enqueue('delete-charge', p, o);
   }
+  migrateLegacyFlatFees(p: PayloadOf<'migrate-legacy-flat-fees'>, o?: EnqueueOptions) {
+    return this.enqueue('migrate-legacy-flat-fees', p, o);
+  }
 
   /** A job's state and, once finished, its result or its failure code; null when unknown or removed. */
   async outcome(name: QueueName, jobId: string): Promise<JobOutcome | null> {
