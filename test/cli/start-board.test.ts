@@ -77,6 +77,11 @@ describe('long-running commands: start serves workers and the board, board alone
     expect(proc.lines.filter((l) => l.jobId === good.id && l.queue === 'create-charge')).to.have.length(1);
     expect(proc.lines.filter((l) => l.unparsed)).to.deep.equal([]);
 
+    const metrics = await (await fetch(new URL('/metrics', listening.url), { headers: basic('ops', 's3cret') })).text();
+    expect(metrics).to.contain('bullmq_job_completed_total{queue="create-charge"} 1\n');
+    expect(metrics).to.contain('bullmq_job_failed_total{queue="activate-charge"} 1\n');
+    expect(metrics).to.contain('bullmq_job_count{queue="activate-charge", state="failed"} 1\n');
+
     expect(await proc.stop('SIGTERM')).to.equal(0);
     expect(proc.lines.at(-1)).to.include({ msg: 'stopped' });
   });
