@@ -26,7 +26,11 @@ export interface QueueTally {
 /** addBulk in chunks, queue by queue; the producer client's job defaults apply. */
 export async function enqueueAll(queues: FlatFeeQueues, jobs: PlannedJob[], chunk = 1000): Promise<void> {
   const byQueue = new Map<QueueName, PlannedJob[]>();
-  for (const job of jobs) byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), job]);
+  for (const job of jobs) {
+    const list = byQueue.get(job.queue) ?? [];
+    list.push(job);
+    byQueue.set(job.queue, list);
+  }
   for (const [queue, list] of byQueue) {
     for (let i = 0; i < list.length; i += chunk) {
       const slice = list.slice(i, i + chunk);

@@ -69,13 +69,13 @@ describe('reliability: database and Redis faults while jobs flow', function () {
     worker = await startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, env: FAST_STALLS });
     const pid = worker.pid;
 
-    // Given the worker's sessions terminated every 50 ms, preferring those inside a transaction
+    // Given half of the worker's sessions terminated every 100 ms: idle in the pool, idle in a transaction, mid-statement
     let terminated = 0;
     const terminate = async () => {
       const { rows } = await db().knex.raw(
         `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = 'flatfee-worker'
-            AND state IN ('idle in transaction', 'active') AND random() < 0.5`,
+            AND state IN ('idle', 'idle in transaction', 'active') AND random() < 0.5`,
       );
       terminated += rows.filter((r: { ok: boolean }) => r.ok).length;
     };

@@ -23,8 +23,14 @@ const NS = 'ns-poison';
 const BURST = Number(process.env.BURST ?? (LONG ? 100000 : 4000));
 /** Retention used for the burst: the workers' default (10,000) only bites on the LONG burst. */
 const KEEP = LONG ? 10000 : 500;
+/**
+ * V8 grows its heap over the first ~8,000 jobs (measured: RSS 150 → 180 MB, then flat through 16,000),
+ * so the default burst only catches gross leaks (over ~15 KB a job); LONG=1's 100,000 jobs catch
+ * anything above ~0.5 KB a job.
+ */
+const RSS_SLACK_MB = 60;
 /** The burst arrives in waves, so memory can be compared after warm-up and at the end. */
-const WAVES = LONG ? 10 : 4;
+const WAVES = Number(process.env.WAVES ?? (LONG ? 10 : 4));
 
 async function boardJob(url: string, queue: string, jobId: string): Promise<{ status: string; job: { stacktrace: string[]; failedReason: string; attemptsMade: number } }> {
   const res = await fetch(`${url}/api/queues/${queue}/${jobId}`);
@@ -146,11 +152,11 @@ describe('reliability: poison jobs and overload', function () {
       const [first, last] = [waves[1], waves[WAVES - 1]];
       expect(last.drainedMb).to.be.below(first.drainedMb * 1.15 + 1);
       expect(last.drainedMb - idleMb).to.be.below((KEEP * 4) / 1024 + 1);
-      // RSS levels off: the low point of the later waves is within 40 MB of the earlier ones' (lows, so
-      // a garbage collection that has not run yet does not read as a leak)
+      // RSS levels off: the low point of the later waves stays within RSS_SLACK_MB of the earlier ones'
+      // (lows, so a garbage collection that has not run yet does not read as a leak)
       const low = (ws: typeof waves) => Math.min(...ws.map((w) => w.rssMb));
       const half = Math.floor(WAVES / 2);
-      expect(low(waves.slice(half)) - low(waves.slice(0, half))).to.be.below(40);
+      expect(low(waves.slice(half)) - low(waves.slice(0, half))).to.be.below(RSS_SLACK_MB);
       expect(worker.alive).to.equal(true);
     });
   });
