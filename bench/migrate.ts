@@ -24,6 +24,8 @@ interface Row {
   charges: number;
   seedSeconds: number | null;
   seconds: number;
+  /** Of which the final whole-scope verification. */
+  verifySeconds: number;
   chargesPerSecond: number;
   peakRssMb: number;
   rssAtStartMb: number;
@@ -88,6 +90,8 @@ interface BenchOptions {
   reseed: boolean;
   /** A database already seeded and upgraded, used as it is instead of a seeded template. */
   template?: string;
+  /** Keep the migrated database for inspection. */
+  keep: boolean;
 }
 
 async function migrateOnce(admin: Knex, charges: number, options: BenchOptions): Promise<Row> {
@@ -105,28 +109,33 @@ async function migrateOnce(admin: Knex, charges: number, options: BenchOptions):
     const rssAtStartMb = rssKb(worker.pid!, 'VmRSS') / 1024;
     const started = process.hrtime.bigint();
     const job = await queues.enqueue('migrate-legacy-flat-fees', { batchSize: options.batchSize }, { attempts: 1 });
+    let verifyStarted = 0n;
     events.on('progress', ({ data }) => {
       const p = data as { chargesDone?: number; chargesTotal?: number; phase?: string };
+      if (p.phase === 'verifying' && verifyStarted === 0n) verifyStarted = process.hrtime.bigint();
       process.stderr.write(`\r${p.phase} ${p.chargesDone}/${p.chargesTotal}  rss ${Math.round(rssKb(worker.pid!, 'VmRSS') / 1024)} MB   `);
     });
     const result = (await job.waitUntilFinished(events)) as Record<string, unknown>;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const finished = process.hrtime.bigint();
+    const seconds = Number(finished - started) / 1e9;
+    const verifySeconds = verifyStarted === 0n ? 0 : Number(finished - verifyStarted) / 1e9;
     process.stderr.write('\n');
-    return { charges, seedSeconds, seconds, chargesPerSecond: charges / seconds, peakRssMb: rssKb(worker.pid!, 'VmHWM') / 1024, rssAtStartMb, rows: result };
+    return { charges, seedSeconds, seconds, verifySeconds, chargesPerSecond: charges / seconds, peakRssMb: rssKb(worker.pid!, 'VmHWM') / 1024, rssAtStartMb, rows: result };
   } finally {
     worker.kill('SIGTERM');
     await events.close();
     await queues.close();
-    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    if (options.keep) process.stderr.write(`kept database ${database}\n`);
+    else await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
   }
 }
 
 function printTable(rows: Row[]): void {
   const fmt = (n: number, d = 1) => n.toFixed(d);
-  process.stdout.write('charges    seconds  charges/s  peak RSS MB  RSS at start MB  seed s\n');
+  process.stdout.write('charges    seconds  (verify)  charges/s  peak RSS MB  RSS at start MB  seed s\n');
   for (const r of rows) {
     process.stdout.write(
-      `${String(r.charges).padEnd(10)} ${fmt(r.seconds).padStart(7)}  ${fmt(r.chargesPerSecond, 0).padStart(9)}  ${fmt(r.peakRssMb).padStart(11)}  ${fmt(r.rssAtStartMb).padStart(15)}  ${r.seedSeconds === null ? 'reused' : fmt(r.seedSeconds)}\n`,
+      `${String(r.charges).padEnd(10)} ${fmt(r.seconds).padStart(7)}  ${fmt(r.verifySeconds).padStart(8)}  ${fmt(r.chargesPerSecond, 0).padStart(9)}  ${fmt(r.peakRssMb).padStart(11)}  ${fmt(r.rssAtStartMb).padStart(15)}  ${r.seedSeconds === null ? 'reused' : fmt(r.seedSeconds)}\n`,
     );
   }
   for (const r of rows) process.stdout.write(`${r.charges}: ${JSON.stringify(r.rows)}\n`);
@@ -138,12 +147,13 @@ async function main(argv: string[]): Promise<void> {
     .option('--batch-size <n>', 'the job batchSize', '2000')
     .option('--reseed', 'seed again even if a template exists')
     .option('--template <database>', 'migrate a copy of this seeded, upgraded database instead')
+    .option('--keep', 'keep the migrated database')
     .parse(argv)
-    .opts<{ charges: string; batchSize: string; reseed?: boolean; template?: string }>();
+    .opts<{ charges: string; batchSize: string; reseed?: boolean; template?: string; keep?: boolean }>();
   const admin = knexFactory({ client: 'pg', connection: urlFor('postgres'), pool: { min: 0, max: 1 } });
   const rows: Row[] = [];
   try {
-    for (const charges of opts.charges.split(',').map(Number)) rows.push(await migrateOnce(admin, charges, { batchSize: Number(opts.batchSize), reseed: opts.reseed ?? false, template: opts.template }));
+    for (const charges of opts.charges.split(',').map(Number)) rows.push(await migrateOnce(admin, charges, { batchSize: Number(opts.batchSize), reseed: opts.reseed ?? false, template: opts.template, keep: opts.keep ?? false }));
   } finally {
     await admin.destroy();
   }

@@ -14,7 +14,7 @@ import {
 } from '../src/domain/legacy-migration';
 import { BatchScope, lockLegacyCharges, moveBatch, nextLegacyChargeIds } from '../src/db/legacy-migration';
 import { markFinished, readCheckpoint, saveBatch } from '../src/db/legacy-migration-checkpoint';
-import { checkAllMigrated, countPending, countUnmigratedCharges, legacyTablesPresent } from '../src/db/legacy-migration-verify';
+import { analyzeMigratedTables, checkAllMigrated, countPending, countUnmigratedCharges, legacyTablesPresent } from '../src/db/legacy-migration-verify';
 import { faultPoint } from '../src/queues/faults';
 import { JobContext } from '../src/queues/job-context';
 import { idempotencyKey, strictObject, text } from '../src/validation';
@@ -71,6 +71,7 @@ export async function handle(p: Payload, ctx: JobContext): Promise<MigrationResu
   await report(m, 'migrating');
   await migrateAll(m);
   await report(m, 'verifying');
+  if (m.batches > checkpoint.batches) await analyzeMigratedTables(knex);
   const checked = await checkAllMigrated(knex, scope);
   if (!checked.ok) throw mismatchError(`migration of ${scope.namespace === null ? 'all namespaces' : `namespace ${scope.namespace}`}`, checked);
   await markFinished(knex, ctx.idempotencyKey);

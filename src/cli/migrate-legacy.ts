@@ -58,8 +58,13 @@ async function migrateLegacy(opts: MigrateOptions): Promise<void> {
   const events = new QueueEvents(QUEUE, { connection: redisOptions(app.config.redisUrl, 'worker'), prefix: app.config.queuePrefix });
   try {
     await events.waitUntilReady();
-    const payload = { dryRun: opts.dryRun ?? false, batchSize: batchSizeOf(opts.batchSize), namespace: opts.namespace };
-    const job = await queues.enqueue(QUEUE, JSON.parse(JSON.stringify(payload)));
+    const batchSize = batchSizeOf(opts.batchSize);
+    const payload = {
+      dryRun: opts.dryRun ?? false,
+      ...(batchSize === undefined ? {} : { batchSize }),
+      ...(opts.namespace === undefined ? {} : { namespace: opts.namespace }),
+    };
+    const job = await queues.enqueue(QUEUE, payload);
     const { bar, last } = follow(events, job);
     try {
       const result = (await job.waitUntilFinished(events)) as Record<string, unknown>;

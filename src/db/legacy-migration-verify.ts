@@ -55,6 +55,14 @@ export async function checkAllMigrated(db: Knex, scope: BatchScope): Promise<Ver
   return verification(checks.rows.map(toCheck), remaining);
 }
 
+/**
+ * Fresh statistics for the tables a migration filled: the whole-scope check (and every later query)
+ * would otherwise be planned as if the run tables were still empty.
+ */
+export async function analyzeMigratedTables(db: Knex): Promise<void> {
+  await db.raw(`ANALYZE ${[T.charges, T.runs, ...CHILD_TABLES.map((t) => t.migrated)].join(', ')}`);
+}
+
 export async function countUnmigratedCharges(db: Knex, scope: BatchScope): Promise<number> {
   const result = await db.raw(`SELECT count(*) AS n FROM ${T.charges} c WHERE NOT c.migrated_to_runs ${scopeFilter}`, {
     namespace: scope.namespace,
