@@ -29,6 +29,8 @@ interface Row {
   chargesPerSecond: number;
   peakRssMb: number;
   rssAtStartMb: number;
+  /** A stalled event means the worker's event loop or lock renewal fell behind (RELIABILITY #15). */
+  stalls: number;
   rows: Record<string, unknown>;
 }
 
@@ -110,6 +112,8 @@ async function migrateOnce(admin: Knex, charges: number, options: BenchOptions):
     const started = process.hrtime.bigint();
     const job = await queues.enqueue('migrate-legacy-flat-fees', { batchSize: options.batchSize }, { attempts: 1 });
     let verifyStarted = 0n;
+    let stalls = 0;
+    events.on('stalled', () => (stalls += 1));
     events.on('progress', ({ data }) => {
       const p = data as { chargesDone?: number; chargesTotal?: number; phase?: string };
       if (p.phase === 'verifying' && verifyStarted === 0n) verifyStarted = process.hrtime.bigint();
@@ -120,7 +124,7 @@ async function migrateOnce(admin: Knex, charges: number, options: BenchOptions):
     const seconds = Number(finished - started) / 1e9;
     const verifySeconds = verifyStarted === 0n ? 0 : Number(finished - verifyStarted) / 1e9;
     process.stderr.write('\n');
-    return { charges, seedSeconds, seconds, verifySeconds, chargesPerSecond: charges / seconds, peakRssMb: rssKb(worker.pid!, 'VmHWM') / 1024, rssAtStartMb, rows: result };
+    return { charges, seedSeconds, seconds, verifySeconds, chargesPerSecond: charges / seconds, peakRssMb: rssKb(worker.pid!, 'VmHWM') / 1024, rssAtStartMb, stalls, rows: result };
   } finally {
     worker.kill('SIGTERM');
     await events.close();
@@ -132,10 +136,10 @@ async function migrateOnce(admin: Knex, charges: number, options: BenchOptions):
 
 function printTable(rows: Row[]): void {
   const fmt = (n: number, d = 1) => n.toFixed(d);
-  process.stdout.write('charges    seconds  (verify)  charges/s  peak RSS MB  RSS at start MB  seed s\n');
+  process.stdout.write('charges    seconds  (verify)  charges/s  peak RSS MB  RSS at start MB  stalls  seed s\n');
   for (const r of rows) {
     process.stdout.write(
-      `${String(r.charges).padEnd(10)} ${fmt(r.seconds).padStart(7)}  ${fmt(r.verifySeconds).padStart(8)}  ${fmt(r.chargesPerSecond, 0).padStart(9)}  ${fmt(r.peakRssMb).padStart(11)}  ${fmt(r.rssAtStartMb).padStart(15)}  ${r.seedSeconds === null ? 'reused' : fmt(r.seedSeconds)}\n`,
+      `${String(r.charges).padEnd(10)} ${fmt(r.seconds).padStart(7)}  ${fmt(r.verifySeconds).padStart(8)}  ${fmt(r.chargesPerSecond, 0).padStart(9)}  ${fmt(r.peakRssMb).padStart(11)}  ${fmt(r.rssAtStartMb).padStart(15)}  ${String(r.stalls).padStart(6)}  ${r.seedSeconds === null ? 'reused' : fmt(r.seedSeconds)}\n`,
     );
   }
   for (const r of rows) process.stdout.write(`${r.charges}: ${JSON.stringify(r.rows)}\n`);

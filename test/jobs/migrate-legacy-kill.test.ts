@@ -143,16 +143,26 @@ describe('migrate-legacy-flat-fees across a SIGKILLed worker', function () {
   it('the migrate-legacy command follows the job with a progress bar and prints the report', async () => {
     await worker();
     await legacyCharge(db().knex, 'ns-cli', { amount_after_proration: '5' });
-    const cli = spawn(process.execPath, [BIN, 'migrate-legacy', '--batch-size', '50', '--namespace', 'ns-cli'], {
-      env: { ...process.env, DATABASE_URL: db().url, REDIS_URL: config.redisUrl, QUEUE_PREFIX: prefix, LOG_LEVEL: 'error' },
-    });
-    let stdout = '';
-    let stderr = '';
-    cli.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    cli.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const code = await new Promise((resolve) => cli.once('exit', resolve));
+    const cli = async (...args: string[]) => {
+      const child = spawn(process.execPath, [BIN, 'migrate-legacy', ...args], {
+        env: { ...process.env, DATABASE_URL: db().url, REDIS_URL: config.redisUrl, QUEUE_PREFIX: prefix, LOG_LEVEL: 'error' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const code = await new Promise((resolve) => child.once('exit', resolve));
+      return { code, stdout, stderr };
+    };
+    const dry = await cli('--dry-run', '--namespace', 'ns-cli');
+    expect(dry.code, dry.stderr).to.equal(0);
+    expect(dry.stdout).to.include('would migrate: charges 1, runs 1, allocations 0');
+    expect((await db().knex('charge_flat_fees').where({ namespace: 'ns-cli' }).first()).migrated_to_runs).to.equal(false);
+
+    const { code, stdout, stderr } = await cli('--batch-size', '50', '--namespace', 'ns-cli');
     expect(code, stderr).to.equal(0);
     expect(stdout).to.include('migrated: charges 1, runs 1, allocations 0');
+    expect(stdout).to.match(/allocations +legacy \d+ rows \/ [\d.]+ +migrated \d+ rows \/ [\d.]+ +ok/);
     expect(stdout).to.match(/verified: true/);
     expect(stderr).to.match(/charges \[.*\] 1\/1 \| \d+ charges\/s \| ETA/);
   });
