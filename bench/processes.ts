@@ -76,8 +76,8 @@ export async function startWorkerProcess(spec: WorkerSpec): Promise<WorkerProces
 }
 
 /** Runs the producer process for one plan; resolves with its first-enqueue and done times. */
-export async function produce(plan: ProducePlan): Promise<{ firstEnqueueAt: number; doneAt: number }> {
-  const child = forkTs('producer-child.ts', [], {});
+export async function produce(plan: ProducePlan, keepCompleted: number): Promise<{ firstEnqueueAt: number; doneAt: number }> {
+  const child = forkTs('producer-child.ts', [], { KEEP_COMPLETED_JOBS: String(keepCompleted), KEEP_FAILED_JOBS: String(keepCompleted) });
   const timing = reply<{ firstEnqueueAt: number; doneAt: number }>(child, 'timing');
   child.send(plan);
   return timing;

@@ -14,6 +14,7 @@ export interface ProducePlan {
   rate?: number;
 }
 
+// Job options win over the worker's: keep as many finished jobs as the worker does, so timings can be read back.
 const OPTIONS: JobsOptions = { attempts: 8, backoff: { type: 'exponential', delay: 500 }, ...RETENTION };
 const CHUNK = 1000;
 
@@ -40,6 +41,7 @@ async function produce(plan: ProducePlan): Promise<{ firstEnqueueAt: number; don
   return { firstEnqueueAt, doneAt };
 }
 
+process.on('disconnect', () => process.exit(1));
 process.on('message', async (plan: ProducePlan) => {
   const timing = await produce(plan);
   process.send!({ timing }, () => process.exit(0));

@@ -63,6 +63,12 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   const db = await createScratchDb('e2e');
   const pgbench = want('ceiling') ? await preparePgbench() : null;
+  const cleanup = async () => {
+    await pgbench?.drop().catch(() => {});
+    await db.drop().catch(() => {});
+    await redis.stop().catch(() => {});
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
   let rss;
   try {
     for (let run = 1; run <= opts.runs; run++) {
@@ -76,9 +82,7 @@ async function main(): Promise<void> {
       rss = { jobs: r.jobs, peakRssMb: mb, growth: round(mb[1] / mb[0] - 1, 3) };
     }
   } finally {
-    await pgbench?.drop();
-    await db.drop();
-    await redis.stop();
+    await cleanup();
   }
   const report = buildReport(opts, [...rows.values()], rss);
   printReport(report);

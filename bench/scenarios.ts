@@ -80,7 +80,7 @@ async function runStages(ctx: Ctx, label: string, spec: Partial<WorkerSpec>, sta
     for (const stage of stages) {
       const before = await worker.stats();
       await ctx.redis.resetStats();
-      await produce({ redisUrl: ctx.redis.url, prefix, queue: stage.queue, payloads: stage.payloads, rate: stage.rate });
+      await produce({ redisUrl: ctx.redis.url, prefix, queue: stage.queue, payloads: stage.payloads, rate: stage.rate }, keep);
       const firstId = stage.firstId ?? 1;
       await waitFinished(ctx.redis.url, prefix, stage.queue, firstId - 1 + stage.payloads.length, TIMEOUT_MS);
       const calls = await ctx.redis.commandCalls();
@@ -179,7 +179,7 @@ export async function peakRss(ctx: Ctx, batchSize: number): Promise<{ after: num
   const after: number[] = [];
   try {
     for (const [from, to] of [[0, a], [a, b]]) {
-      await produce({ redisUrl: ctx.redis.url, prefix, queue: 'allocate-credit', payloads: payloads.slice(from, to) });
+      await produce({ redisUrl: ctx.redis.url, prefix, queue: 'allocate-credit', payloads: payloads.slice(from, to) }, 1000);
       await waitApplied(ctx.db, namespace, to);
       after.push((await worker.stats()).peakRss);
     }

@@ -67,4 +67,6 @@ process.on('message', async (msg: { cmd: string }) => {
   }
 });
 
+// The benchmark died (Ctrl-C): do not linger as an orphan holding connections.
+process.on('disconnect', () => process.exit(1));
 Promise.all(workers.map((w) => w.waitUntilReady())).then(() => process.send!({ ready: true }));

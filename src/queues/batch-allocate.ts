@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import { ulid } from 'ulid';
 import * as allocateJob from '../../jobs/allocate-credit';
 import { Charge } from '../domain/charge';
 import { allocateCredit, CreditRealization } from '../domain/credit';
@@ -11,6 +10,7 @@ import { SqlPart } from '../db/batch-sql';
 import { KeyRef } from '../db/idempotency';
 import { T } from '../db/tables';
 import { validate } from '../validation';
+import { fastUlid } from './batch-ids';
 import { JobResult } from './job-context';
 
 /**
@@ -93,7 +93,7 @@ function applyToState(state: ChargeState, p: allocateJob.Payload, fresh: CreditR
   const charge = state.becameFinal ? { ...state.charge, status: 'final' as const } : state.charge;
   let outcome;
   try {
-    outcome = allocateCredit({ charge, run: state.run, existing: state.realizations, batch: p.realizations.map(allocateJob.toInput), newId: ulid, now });
+    outcome = allocateCredit({ charge, run: state.run, existing: state.realizations, batch: p.realizations.map(allocateJob.toInput), newId: () => fastUlid(now.getTime()), now });
   } catch (err) {
     throw new BatchFallback(`a job on charge ${p.chargeId} broke a rule`, { cause: err });
   }

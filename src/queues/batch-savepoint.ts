@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import { ulid } from 'ulid';
 import { claimKey, KeyRef, payloadHash, storeResult } from '../db/idempotency';
 import type { JournalEntry } from '../domain/journal';
 import { validate } from '../validation';
+import { fastUlid } from './batch-ids';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { faultPoint } from './faults';
 import { JobDefinition, JobResult } from './job-context';
@@ -46,7 +46,7 @@ async function applyOne(trx: Knex.Transaction, def: JobDefinition, item: BatchIt
     jobId: item.jobId,
     idempotencyKey: ref.key,
     now: new Date(),
-    newId: () => ulid(),
+    newId: () => fastUlid(),
     resumedAfterDelay: item.resumedAfterDelay,
     job: item.job,
   });
