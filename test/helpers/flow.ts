@@ -68,6 +68,15 @@ export async function waitForFinished(
   }
 }
 
+/** Polls one job until it reaches the state; throws with the state it is in after the timeout. */
+export async function waitForState(queue: Queue, jobId: string, state: string, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let current = await queue.getJobState(jobId); current !== state; current = await queue.getJobState(jobId)) {
+    if (Date.now() > deadline) throw new Error(`job ${jobId} is ${current}, not ${state}, after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Every job of the queues in a state, with its data, result and failure read back. */
 export async function jobsIn(queue: Queue, state: 'completed' | 'failed' | 'active'): Promise<Job[]> {
   const out: Job[] = [];

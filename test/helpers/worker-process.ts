@@ -47,6 +47,7 @@ export class WorkerProcess {
         REDIS_URL: options.redisUrl,
         QUEUE_PREFIX: options.prefix,
         WORKER_CONCURRENCY: String(options.concurrency ?? 8),
+        // info at least: readiness is read from the `worker started` log line
         LOG_LEVEL: 'info',
         FLATFEE_FAULT: options.fault ?? '',
         ...options.env,

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config';
 import { FlatFeeQueues } from '../../src/queues/producer';
 import { QUEUE_NAMES } from '../../src/queues/registry';
 import { useTestDatabase } from '../helpers/db';
-import { enqueueAll, jobsIn, LONG, PlannedJob, seeded, shuffle, waitForFinished } from '../helpers/flow';
+import { enqueueAll, jobsIn, LONG, PlannedJob, seeded, shuffle, waitForFinished, waitForState } from '../helpers/flow';
 import { ledgerDiff, modelFigures, readLedger, realizationKey, tableFigures } from '../helpers/ledger-model';
 import { dropPrefix, testPrefix } from '../helpers/queue';
 import { buildScenario } from '../helpers/scenario';
@@ -102,8 +102,9 @@ describe('reliability: duplicate deliveries have the effect of one', function ()
     const scenario = buildScenario('ns-stall', 1, seeded(1), undefined);
     const chargeId = Object.keys(scenario.expected)[0];
     worker = await spawn();
-    await enqueueAll(queues, scenario.phases[0].map((j) => ({ ...j, jobId: `stall-${j.jobId}` })));
-    await waitForFinished(queues, COPIES * 0 + 1, { timeoutMs: 20000, names: ['create-charge'] }).catch(() => undefined);
+    const [create] = scenario.phases[0];
+    await enqueueAll(queues, [{ ...create, jobId: `stall-${create.jobId}` }]);
+    await waitForState(queues.queue('create-charge'), `stall-${create.jobId}`, 'completed');
     await worker.stop();
     worker = await spawn('after_commit:allocate-credit');
     const tg = 'tg-stalled-once';
@@ -118,8 +119,7 @@ describe('reliability: duplicate deliveries have the effect of one', function ()
 
     // When a healthy worker finds the job stalled and runs it again
     worker = await spawn();
-    const deadline = Date.now() + 20000;
-    while ((await job.getState()) !== 'completed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitForState(queues.queue('allocate-credit'), job.id!, 'completed');
 
     // Then the second run found the committed key: one realization, the stored result replayed
     const fresh = (await Job.fromId(queues.queue('allocate-credit'), job.id!))!;
