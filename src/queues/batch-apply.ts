@@ -8,6 +8,7 @@ import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { applyAllocations, BatchFallback, FreshApplied, FreshJob } from './batch-allocate';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes, scopeOf } from './batch-savepoint';
+import { validate } from '../validation';
 import { JobDefinition, JobResult } from './job-context';
 import { keyRefOf } from './run-job';
 
@@ -77,11 +78,43 @@ async function applySetBased(def: JobDefinition, apply: SetBasedApply, items: Ba
 }
 
 /**
- * Applies a batch of one queue's jobs. The set-based path runs first where the kind has one; a
- * transient fault there (a failed COMMIT included) fails every job of the batch so BullMQ retries
- * them all, and any other failure redoes the batch one savepoint per job so a bad job fails alone.
+ * As runJob: no valid payload has a key or namespace over 255 characters or with a NUL, so none was
+ * ever stored, and such a key must not reach the key index (overflow, bad UTF-8): validation
+ * refuses the job before any statement, and the rest of the batch goes on without it.
+ */
+function refusedBeforeClaim(def: JobDefinition, item: BatchItem): unknown {
+  const ref = keyRefOf(def.name, item.data, item.jobId);
+  if (![ref.key, ref.namespace].some((v) => v.length > 255 || v.includes('\u0000'))) return null;
+  try {
+    validate(def.schema, item.data);
+    return null;
+  } catch (err) {
+    return err;
+  }
+}
+
+/**
+ * Applies a batch of one queue's jobs; each ends with its own outcome, in the batch's order. Jobs
+ * whose key cannot be stored fail first, on their own.
  */
 export async function applyBatch(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
+  const refused = items.map((item) => refusedBeforeClaim(def, item));
+  if (refused.every((r) => r === null)) return applyStorable(def, items, env);
+  const outcomes: ItemOutcome[] = refused.map((error) => ({ ok: false, error }));
+  const rest = items.filter((_, i) => refused[i] === null);
+  const restOutcomes = rest.length > 0 ? await applyStorable(def, rest, env) : [];
+  let next = 0;
+  refused.forEach((r, i) => r === null && (outcomes[i] = restOutcomes[next++]));
+  await finishOutcomes(def, items.filter((_, i) => refused[i] !== null), outcomes.filter((_, i) => refused[i] !== null), [], env);
+  return outcomes;
+}
+
+/**
+ * The set-based path runs first where the kind has one; a transient fault there (a failed COMMIT
+ * included) fails every job of the batch so BullMQ retries them all, and any other failure redoes
+ * the batch one savepoint per job so a bad job fails alone.
+ */
+async function applyStorable(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
   const setBased = SET_BASED[def.name];
   if (setBased) {
     try {

@@ -157,4 +157,14 @@ describe('batched apply: many jobs, one transaction', () => {
     expect([rows[0].totals_before, rows[0].totals_after]).to.deep.equal([reference.totals_before, reference.totals_after]);
     expect([rows[1].changes, rows[1].totals_after]).to.deep.equal([{}, null]);
   });
+
+  it('a job whose namespace holds a NUL fails validation alone, before any statement; the others commit', async () => {
+    const [a, b] = await chargesWithRuns(knex(), 2);
+    const outcomes = await apply(knex(), 'allocate-credit', [item(allocate(a, '1')), item({ ...allocate(b, '1'), namespace: 'ns\u0000x' }), item(allocate(b, '2'))]);
+    expect(outcomes.map(codeOf)).to.deep.equal([null, 'validation_failed', null]);
+    expect((await realizationsOf(b)).map((r) => r.amount)).to.deep.equal(['2']);
+    const rejected = await knex()('flat_fee_job_journal').where({ queue: 'allocate-credit', outcome: 'rejected', charge_id: b }).select('error_code');
+    expect(rejected).to.deep.equal([{ error_code: 'validation_failed' }]);
+  });
 });
+
