@@ -40,6 +40,9 @@ export const DEFAULT_BATCH_SIZE = 1000;
  */
 const LANES = Number(process.env.LEGACY_MIGRATION_LANES || 2);
 
+/** Below this many charges moved, stale statistics cost less than refreshing them. */
+const ANALYZE_AFTER_CHARGES = 10000;
+
 // Monotonic ids: the runs' primary key grows at its right edge instead of splitting pages at random.
 const newRunId = monotonicFactory();
 
@@ -67,11 +70,19 @@ export async function handle(p: Payload, ctx: JobContext): Promise<MigrationResu
 
   const checkpoint = await readCheckpoint(knex, ctx.idempotencyKey);
   const pending = await countUnmigratedCharges(knex, scope);
-  const m: Migration = { knex, ctx, scope, batchSize: p.batchSize ?? DEFAULT_BATCH_SIZE, done: checkpoint.counts, batches: checkpoint.batches, chargesTotal: checkpoint.counts.charges + pending };
+  const m: Migration = {
+    knex,
+    ctx,
+    scope,
+    batchSize: p.batchSize ?? DEFAULT_BATCH_SIZE,
+    done: checkpoint.counts,
+    batches: checkpoint.batches,
+    chargesTotal: checkpoint.counts.charges + pending,
+  };
   await report(m, 'migrating');
   await migrateAll(m);
   await report(m, 'verifying');
-  if (m.batches > checkpoint.batches) await analyzeMigratedTables(knex);
+  if (m.done.charges - checkpoint.counts.charges >= ANALYZE_AFTER_CHARGES) await analyzeMigratedTables(knex);
   const checked = await checkAllMigrated(knex, scope);
   if (!checked.ok) throw mismatchError(`migration of ${scope.namespace === null ? 'all namespaces' : `namespace ${scope.namespace}`}`, checked);
   await markFinished(knex, ctx.idempotencyKey);

@@ -6,8 +6,7 @@ import { T } from './tables';
 // charge of the batch at once (INSERT … SELECT over the batch's charge → run pairs), so a batch costs
 // a handful of round trips whatever its size. All of it runs in the caller's transaction.
 
-/** The batch: legacy charges paired with the ids of the runs they get. */
-// A type, not an interface: it is passed as knex's named bindings as it is.
+/** The batch: legacy charges paired with the ids of the runs they get (a type: knex takes it as named bindings). */
 export type BatchPairs = {
   chargeIds: string[];
   runIds: string[];
