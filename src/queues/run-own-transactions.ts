@@ -1,7 +1,7 @@
 import { ulid } from 'ulid';
 import type { Knex } from 'knex';
-import { claimKey, KeyRef, payloadHash, storeResult } from '../db/idempotency';
-import { findStoredResult } from '../db/idempotency-lookup';
+import { KeyRef, payloadHash } from '../db/idempotency';
+import { claimUnfinishedKey, findKey, finishKey } from '../db/idempotency-lookup';
 import { validate } from '../validation';
 import { JobDefinition, JobResult } from './job-context';
 import type { RunEnv } from './run-job';
@@ -15,16 +15,19 @@ const NO_TRANSACTION = new Proxy({} as Knex.Transaction, {
 
 /**
  * Runs a job whose effect is too large for one transaction (the legacy migration, SPEC §7): its
- * batches commit on their own and it resumes from its own checkpoint. Its key (namespace '') is
- * recorded with the final result in a small transaction of its own, so a finished job delivered
- * again answers from the record and moves nothing. A dry run records nothing at all.
+ * batches commit on their own and a redelivery resumes from its own checkpoint. Its key (namespace
+ * '') is claimed before the first batch, so the same key with another payload fails before moving
+ * anything, and gets the final result when the work ends: delivered again, a finished job answers
+ * from the record and moves nothing. A dry run records nothing at all.
  */
 export async function runOwnTransactionsJob(def: JobDefinition, data: unknown, env: RunEnv): Promise<JobResult> {
   const ref = keyOf(def.name, data, env.jobId);
   const hash = payloadHash(data);
-  const stored = await findStoredResult(env.knex, ref, hash);
-  if (stored) return { ...stored, replayed: true };
+  const seen = await findKey(env.knex, ref, hash);
+  if (seen.state === 'finished') return { ...seen.result, replayed: true };
   const payload = validate(def.schema, data);
+  const dryRun = (payload as { dryRun?: unknown }).dryRun === true;
+  if (!dryRun) await claimUnfinishedKey(env.knex, ref, hash, env.jobId);
   const result = await def.handle(payload, {
     trx: NO_TRANSACTION,
     knex: env.knex,
@@ -37,14 +40,9 @@ export async function runOwnTransactionsJob(def: JobDefinition, data: unknown, e
     resumedAfterDelay: env.resumedAfterDelay ?? false,
     job: env.job,
   });
-  if ((payload as { dryRun?: unknown }).dryRun === true) return result;
-  return env.knex.transaction(async (trx) => {
-    const claim = await claimKey(trx, ref, hash, env.jobId);
-    // A twin delivery that finished first recorded its result; both saw the same final state.
-    if (claim.replayed) return { ...claim.result, replayed: true };
-    await storeResult(trx, ref, result);
-    return result;
-  });
+  if (dryRun) return result;
+  const finished = await finishKey(env.knex, ref, result);
+  return finished.state === 'finished' ? finished.result : result;
 }
 
 function keyOf(queue: string, data: unknown, jobId: string | null): KeyRef {

@@ -105,7 +105,11 @@ describe('migrate-legacy-flat-fees across a SIGKILLed worker', function () {
     expect(partial.runs).to.equal(partial.charges);
     expect(partial.chargesWithTwoRuns).to.equal(0);
 
+    // the unfinished job's key is taken: the same key with another payload fails before moving anything
+    const twin = await queues.enqueue(QUEUE, { namespace: 'ns-k2', idempotencyKey: 'kill-k1' }, { attempts: 1 });
     await worker();
+    await expect(twin.waitUntilFinished(events, 30000)).to.be.rejectedWith(/^idempotency_key_conflict: /);
+    expect((await settle(await namespaceRows(db().knex, 'ns-k2'))).charges).to.equal(0);
     const result = await job.waitUntilFinished(events, 60000);
     expect(result).to.deep.equal({ dryRun: false, ...seeded.k1, runs: seeded.k1.charges, verified: true });
     await expectFullyMigrated('ns-k1', seeded.k1);
