@@ -29,6 +29,9 @@ interface Row {
   chargesPerSecond: number;
   peakRssMb: number;
   rssAtStartMb: number;
+  /** RSS at 10% and at 100% of the charges: flat memory means these two are close, whatever N. */
+  rssAt10Mb: number;
+  rssAt100Mb: number;
   /** A stalled event means the worker's event loop or lock renewal fell behind (RELIABILITY #15). */
   stalls: number;
   rows: Record<string, unknown>;
@@ -113,18 +116,23 @@ async function migrateOnce(admin: Knex, charges: number, options: BenchOptions):
     const job = await queues.enqueue('migrate-legacy-flat-fees', { batchSize: options.batchSize }, { attempts: 1 });
     let verifyStarted = 0n;
     let stalls = 0;
+    let rssAt10Mb = 0;
+    let rssAt100Mb = 0;
     events.on('stalled', () => (stalls += 1));
     events.on('progress', ({ data }) => {
       const p = data as { chargesDone?: number; chargesTotal?: number; phase?: string };
       if (p.phase === 'verifying' && verifyStarted === 0n) verifyStarted = process.hrtime.bigint();
-      process.stderr.write(`\r${p.phase} ${p.chargesDone}/${p.chargesTotal}  rss ${Math.round(rssKb(worker.pid!, 'VmRSS') / 1024)} MB   `);
+      const rss = rssKb(worker.pid!, 'VmRSS') / 1024;
+      if (rssAt10Mb === 0 && (p.chargesDone ?? 0) >= charges / 10) rssAt10Mb = rss;
+      if (p.phase === 'migrating' && p.chargesDone === charges) rssAt100Mb = rss;
+      process.stderr.write(`\r${p.phase} ${p.chargesDone}/${p.chargesTotal}  rss ${Math.round(rss)} MB   `);
     });
     const result = (await job.waitUntilFinished(events)) as Record<string, unknown>;
     const finished = process.hrtime.bigint();
     const seconds = Number(finished - started) / 1e9;
     const verifySeconds = verifyStarted === 0n ? 0 : Number(finished - verifyStarted) / 1e9;
     process.stderr.write('\n');
-    return { charges, seedSeconds, seconds, verifySeconds, chargesPerSecond: charges / seconds, peakRssMb: rssKb(worker.pid!, 'VmHWM') / 1024, rssAtStartMb, stalls, rows: result };
+    return { charges, seedSeconds, seconds, verifySeconds, chargesPerSecond: charges / seconds, peakRssMb: rssKb(worker.pid!, 'VmHWM') / 1024, rssAtStartMb, rssAt10Mb, rssAt100Mb, stalls, rows: result };
   } finally {
     worker.kill('SIGTERM');
     await events.close();
@@ -136,10 +144,10 @@ async function migrateOnce(admin: Knex, charges: number, options: BenchOptions):
 
 function printTable(rows: Row[]): void {
   const fmt = (n: number, d = 1) => n.toFixed(d);
-  process.stdout.write('charges    seconds  (verify)  charges/s  peak RSS MB  RSS at start MB  stalls  seed s\n');
+  process.stdout.write('charges    seconds  (verify)  charges/s  peak RSS MB  RSS MB at start / 10% / 100%  stalls  seed s\n');
   for (const r of rows) {
     process.stdout.write(
-      `${String(r.charges).padEnd(10)} ${fmt(r.seconds).padStart(7)}  ${fmt(r.verifySeconds).padStart(8)}  ${fmt(r.chargesPerSecond, 0).padStart(9)}  ${fmt(r.peakRssMb).padStart(11)}  ${fmt(r.rssAtStartMb).padStart(15)}  ${String(r.stalls).padStart(6)}  ${r.seedSeconds === null ? 'reused' : fmt(r.seedSeconds)}\n`,
+      `${String(r.charges).padEnd(10)} ${fmt(r.seconds).padStart(7)}  ${fmt(r.verifySeconds).padStart(8)}  ${fmt(r.chargesPerSecond, 0).padStart(9)}  ${fmt(r.peakRssMb).padStart(11)}  ${`${fmt(r.rssAtStartMb)} / ${fmt(r.rssAt10Mb)} / ${fmt(r.rssAt100Mb)}`.padStart(27)}  ${String(r.stalls).padStart(6)}  ${r.seedSeconds === null ? 'reused' : fmt(r.seedSeconds)}\n`,
     );
   }
   for (const r of rows) process.stdout.write(`${r.charges}: ${JSON.stringify(r.rows)}\n`);
