@@ -60,7 +60,8 @@ export async function checkAllMigrated(db: Knex, scope: BatchScope): Promise<Ver
  * would otherwise be planned as if the run tables were still empty.
  */
 export async function analyzeMigratedTables(db: Knex): Promise<void> {
-  await db.raw(`ANALYZE ${[T.charges, T.runs, ...CHILD_TABLES.map((t) => t.migrated)].join(', ')}`);
+  // One table per connection: the samples are read side by side.
+  await Promise.all([T.charges, T.runs, ...CHILD_TABLES.map((t) => t.migrated)].map((table) => db.raw(`ANALYZE ${table}`)));
 }
 
 export async function countUnmigratedCharges(db: Knex, scope: BatchScope): Promise<number> {
