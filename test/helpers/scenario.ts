@@ -1,7 +1,7 @@
 import Decimal from 'decimal.js';
 import { ulid } from 'ulid';
 import { chargePayload } from './fixtures';
-import { PlannedJob } from './flow';
+import { PlannedJob, seeded } from './flow';
 import { creditOnlyTotals, Ledger, LedgerCharge, norm, realizationKey, totalsRow, zeroTotals } from './ledger-model';
 
 // A mixed workload whose final ledger does not depend on the order jobs run in, so a test can kill
@@ -123,4 +123,19 @@ export function buildScenario(namespace: string, charges: number, random: () => 
   for (let i = 0; i < charges; i++) b.add(FLOWS[i % FLOWS.length]);
   for (const entry of Object.values(b.expected)) entry.realizations.sort();
   return { namespace, phases: b.phases, expected: b.expected, amounts: b.amounts };
+}
+
+/**
+ * The smallest scenario with at least `jobs` jobs. The random stream is consumed charge by charge, so
+ * a larger scenario extends a smaller one and a binary search over the charge count finds it.
+ */
+export function buildScenarioOfJobs(namespace: string, jobs: number, seed: number, opts: PlannedJob['opts']): Scenario {
+  const sized = (charges: number) => buildScenario(namespace, charges, seeded(seed), opts);
+  let [low, high] = [1, jobs];
+  while (low < high) {
+    const mid = Math.floor((low + high) / 2);
+    if (sized(mid).phases.flat().length >= jobs) high = mid;
+    else low = mid + 1;
+  }
+  return sized(low);
 }
