@@ -65,13 +65,14 @@ async function migrateLegacy(opts: MigrateOptions): Promise<void> {
       ...(opts.namespace === undefined ? {} : { namespace: opts.namespace }),
     };
     const job = await queues.enqueue(QUEUE, payload);
-    const { bar, last } = follow(events, job);
+    // A dry run only counts: there is no progress to draw.
+    const { bar, last } = payload.dryRun ? { bar: null, last: () => null } : follow(events, job);
     try {
       const result = (await job.waitUntilFinished(events)) as Record<string, unknown>;
-      bar.stop();
+      bar?.stop();
       process.stdout.write(report(result, last()));
     } catch (err) {
-      bar.stop();
+      bar?.stop();
       throw new CommanderError(1, 'flatfee.migration_failed', `migration job ${job.id} failed: ${(err as Error).message}`);
     }
   } finally {

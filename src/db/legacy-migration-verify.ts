@@ -52,7 +52,9 @@ export async function checkAllMigrated(db: Knex, scope: BatchScope): Promise<Ver
     db.raw(tables.join('\nUNION ALL\n'), { namespace: scope.namespace }),
     countUnmigratedCharges(db, scope),
   ]);
-  return verification(checks.rows.map(toCheck), remaining);
+  // UNION ALL promises no order; reports list the tables as CHILD_TABLES does.
+  const order = (c: TableCheck) => CHILD_TABLES.findIndex((t) => t.name === c.table);
+  return verification(checks.rows.map(toCheck).sort((a: TableCheck, b: TableCheck) => order(a) - order(b)), remaining);
 }
 
 /**
