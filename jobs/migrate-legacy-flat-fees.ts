@@ -100,9 +100,11 @@ async function dryRun(knex: Knex, scope: BatchScope): Promise<MigrationResult> {
 /** The lanes take the next batch from one reader, in id order, until no legacy charge is left. */
 async function migrateAll(m: Migration): Promise<void> {
   let after: string | null = null;
+  let stopped = false;
   let reading: Promise<unknown> = Promise.resolve();
   const nextBatch = async (): Promise<string[]> => {
-    const read = reading.then(() => nextLegacyChargeIds(m.knex, m.scope, after, m.batchSize));
+    // Once a lane failed, the others finish the batch in hand and take no other.
+    const read = reading.then(() => (stopped ? [] : nextLegacyChargeIds(m.knex, m.scope, after, m.batchSize)));
     reading = read.catch(() => undefined);
     const ids = await read;
     if (ids.length > 0) after = ids[ids.length - 1];
@@ -110,7 +112,10 @@ async function migrateAll(m: Migration): Promise<void> {
   };
   const lane = async (laneNo: number) => {
     for (let ids = await nextBatch(); ids.length > 0; ids = await nextBatch()) {
-      const moved = await m.knex.transaction((trx) => migrateBatch(trx, m, laneNo, ids));
+      const moved = await m.knex.transaction((trx) => migrateBatch(trx, m, laneNo, ids)).catch((err) => {
+        stopped = true;
+        throw err;
+      });
       m.done = addCounts(m.done, moved);
       m.batches += 1;
       await report(m, 'migrating');

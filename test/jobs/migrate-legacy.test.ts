@@ -198,6 +198,8 @@ describe('migrate-legacy-flat-fees: legacy realizations move under one current r
     await legacyAllocation(knex(), ns, good, '100');
     const bad = await legacyCharge(knex(), ns, { id: `7${ulid().slice(1)}` });
     await legacyAllocation(knex(), ns, bad, '13.13');
+    const later: string[] = [];
+    for (let i = 0; i < 20; i += 1) later.push(await legacyCharge(knex(), ns, { id: `9${ulid().slice(1)}` }));
     // a trigger that silently drops one copied row: only a real count check notices
     await knex().raw(`CREATE FUNCTION ffw_drop_1313() RETURNS trigger AS $$ BEGIN IF NEW.amount = 13.13 THEN RETURN NULL; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
     await knex().raw(`CREATE TRIGGER ffw_drop_1313 BEFORE INSERT ON charge_flat_fee_run_credit_allocations FOR EACH ROW EXECUTE FUNCTION ffw_drop_1313()`);
@@ -208,12 +210,16 @@ describe('migrate-legacy-flat-fees: legacy realizations move under one current r
       expect((await charge(good)).migrated_to_runs).to.equal(true);
       expect(await charge(bad)).to.deep.include({ migrated_to_runs: false, current_realization_run_id: null });
       expect(await runsOf(bad)).to.have.length(0);
+      // the failure stops the other lane too: it finishes the batch in hand and takes no other
+      const moved = await knex()('charge_flat_fees').whereIn('id', later).where({ migrated_to_runs: true }).count({ n: '*' });
+      expect(Number(moved[0].n)).to.be.at.most(2);
     } finally {
       await knex().raw('DROP TRIGGER ffw_drop_1313 ON charge_flat_fee_run_credit_allocations');
       await knex().raw('DROP FUNCTION ffw_drop_1313()');
     }
     const retry = await migrate({ namespace: ns });
-    expect(retry.result).to.deep.include({ charges: 1, allocations: 1, verified: true });
+    expect(retry.result).to.deep.include({ allocations: 1, verified: true });
+    expect(await knex()('charge_flat_fees').where({ namespace: ns, migrated_to_runs: false }).count({ n: '*' })).to.deep.equal([{ n: '0' }]);
   });
 
   it('rejects bad payloads with every field named', async () => {
