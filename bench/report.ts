@@ -16,7 +16,8 @@ export interface Row {
 
 export interface Report {
   startedAt: string;
-  machine: { cpus: number; cpuModel: string; memGb: number; node: string };
+  /** loadavg: 1-minute load at the start and the end; other work on the machine skews absolute figures, not much the ratios. */
+  machine: { cpus: number; cpuModel: string; memGb: number; node: string; loadavg: number[] };
   options: unknown;
   baselines: { ceilingSql: number; bullmqNoop: number };
   rows: Array<Row & { median: number; xCeilingSql: number; xBullmqNoop: number }>;
@@ -25,13 +26,13 @@ export interface Report {
 
 const cell = (values: number[] | undefined, digits = 0) => (values && values.length ? String(round(median(values), digits)) : '');
 
-export function buildReport(options: unknown, rows: Row[], rss?: Report['rss']): Report {
+export function buildReport(options: unknown, rows: Row[], rss: Report['rss'] | undefined, startLoad: number): Report {
   const ceiling = median(rows.find((r) => r.scenario === 'ceiling-sql')?.rates ?? []);
   const noop = median(rows.find((r) => r.scenario === 'bullmq-noop')?.rates ?? []);
   const cpus = os.cpus();
   return {
     startedAt: new Date().toISOString(),
-    machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '', memGb: round(os.totalmem() / 2 ** 30, 1), node: process.version },
+    machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? '', memGb: round(os.totalmem() / 2 ** 30, 1), node: process.version, loadavg: [round(startLoad, 1), round(os.loadavg()[0], 1)] },
     options,
     baselines: { ceilingSql: ceiling, bullmqNoop: noop },
     rows: rows.map((r) => ({ ...r, median: median(r.rates), xCeilingSql: round(median(r.rates) / ceiling, 2), xBullmqNoop: round(median(r.rates) / noop, 2) })),
@@ -59,6 +60,7 @@ export function printReport(report: Report): void {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cols: string[]) => `| ${cols.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const out = [fmt(header), fmt(widths.map((w) => '-'.repeat(w))), ...lines.map(fmt)];
+  out.push('', `load average (1 min) ${report.machine.loadavg.join(' at start, ')} at end on ${report.machine.cpus} cpus: absolute figures move with it, ratios much less`);
   if (report.rss) {
     const [a, b] = report.rss.peakRssMb;
     out.push('', `worker peak RSS: ${a} MB after ${report.rss.jobs[0]} jobs, ${b} MB after ${report.rss.jobs[1]} jobs (growth ${(report.rss.growth * 100).toFixed(1)} %)`);

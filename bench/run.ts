@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { parseArgs, Scenario } from './args';
 import { preparePgbench } from './pgbench';
 import { startRedis } from './redis-server';
@@ -46,9 +47,9 @@ async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbenc
     add(`allocate-credit per-job (conc ${concurrency})`, await allocateEndToEnd(ctx, { label: 'perjob', jobs: perJobJobs, perCharge: 1, batchSize: 0, concurrency }));
     add(`allocate-credit per-job, ${jobsPerCharge} jobs/charge`, await allocateEndToEnd(ctx, { label: 'perjobc', jobs: perJobJobs, perCharge: jobsPerCharge, batchSize: 0, concurrency }));
   }
-  if (want('mixed')) {
-    const { total } = await mixedLifecycle(ctx, batchSize);
-    add(`mixed lifecycle batched (6 jobs/charge)`, total);
+  if (want('mixed')) add(`mixed lifecycle batched (6 jobs/charge)`, (await mixedLifecycle(ctx, batchSize, opts.mixedCharges)).total);
+  if (want('mixed') && want('per-job')) {
+    add(`mixed lifecycle per-job (6 jobs/charge)`, (await mixedLifecycle(ctx, 0, Math.ceil(opts.perJobJobs / 6))).total);
   }
   const maxRate = rows.get(`allocate-credit batched (batch ${batchSize})`)?.rates.at(-1);
   if (want('latency') && maxRate) {
@@ -60,6 +61,7 @@ async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbenc
 
 async function main(): Promise<void> {
   log(`options ${JSON.stringify(opts)}`);
+  const startLoad = os.loadavg()[0];
   const redis = await startRedis();
   const db = await createScratchDb('e2e');
   const pgbench = want('ceiling') ? await preparePgbench() : null;
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
-  const report = buildReport(opts, [...rows.values()], rss);
+  const report = buildReport(opts, [...rows.values()], rss, startLoad);
   printReport(report);
   log(`results written to ${writeReport(report, opts.resultsDir)}`);
   log(`medians over ${opts.runs} run(s); ceiling-sql ${round(median(rows.get('ceiling-sql')?.rates ?? []))} tx/s`);

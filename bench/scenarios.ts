@@ -129,9 +129,9 @@ const PERIOD = { from: '2026-01-01T00:00:00Z', to: '2026-02-01T00:00:00Z' };
 const USAGE_TOTALS = { amount: '100', chargesTotal: '100', discountsTotal: '0', taxesInclusiveTotal: '0', taxesExclusiveTotal: '0', taxesTotal: '0', creditsTotal: '10', total: '90' };
 
 /** create → activate → allocate → invoiced usage → authorize → settle, each stage for every charge. */
-export async function mixedLifecycle(ctx: Ctx, batchSize: number): Promise<{ total: Measured; stages: Measured[] }> {
-  const namespace = `bench-mixed-${ctx.run}`;
-  const charges = Array.from({ length: ctx.opts.mixedCharges }, () => ({ id: ulid(), lineId: ulid(), invoiceId: ulid() }));
+export async function mixedLifecycle(ctx: Ctx, batchSize: number, chargeCount: number): Promise<{ total: Measured; stages: Measured[] }> {
+  const namespace = `bench-mixed-${batchSize}-${ctx.run}`;
+  const charges = Array.from({ length: chargeCount }, () => ({ id: ulid(), lineId: ulid(), invoiceId: ulid() }));
   const m = charges.length;
   const pay = (action: string) => charges.map((c) => ({ namespace, chargeId: c.id, action, lineId: c.lineId, invoiceId: c.invoiceId, transactionGroupId: `tg-${action}-${c.id}` }));
   const stages: QueueStage[] = [
@@ -143,7 +143,7 @@ export async function mixedLifecycle(ctx: Ctx, batchSize: number): Promise<{ tot
     { queue: 'payment', payloads: pay('settle'), firstId: m + 1 },
   ];
   const queues = [...new Set(stages.map((s) => s.queue))];
-  const measured = await runStages(ctx, 'mixed', { queues, batchSize, concurrency: ctx.opts.concurrency }, stages);
+  const measured = await runStages(ctx, `mixed${batchSize}`, { queues, batchSize, concurrency: ctx.opts.concurrency }, stages);
   const jobs = measured.reduce((s, x) => s + x.jobs, 0);
   const seconds = measured.reduce((s, x) => s + x.seconds, 0);
   const weighted = (k: keyof Measured) => measured.reduce((s, x) => s + (x[k] as number) * x.jobs, 0) / jobs;

@@ -25,9 +25,9 @@ export interface BatchEnv {
 }
 
 export interface BatchSettings {
-  /** Jobs per transaction at most; 0 or 1 keeps one transaction per job (runJob). */
+  /** Jobs per transaction at most; 0 or 1 (the default) keeps one transaction per job (runJob). */
   size: number;
-  /** Batches of one queue in flight at once, each for its own share of the charges. */
+  /** Batches of one queue in flight at once, each for its own share of the charges. Default 2. */
   partitions: number;
 }
 
@@ -39,9 +39,13 @@ function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: num
   return value;
 }
 
-/** Read once: BATCH_SIZE > 1 turns batching on; BATCH_PARTITIONS sets how many batches per queue run at once. */
+/**
+ * Read once. Batching is opt-in (BATCH_SIZE=50 is the measured setting): it passes every job and
+ * reliability test but one, which asserts that two worker processes wait on each other's charge
+ * lock, and it raises each queue's concurrency beyond WORKER_CONCURRENCY (bench/README.md).
+ */
 export function batchSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BatchSettings {
-  return { size: intEnv(env, 'BATCH_SIZE', 0, 0, 1000), partitions: intEnv(env, 'BATCH_PARTITIONS', 1, 1, 64) };
+  return { size: intEnv(env, 'BATCH_SIZE', 0, 0, 1000), partitions: intEnv(env, 'BATCH_PARTITIONS', 2, 1, 64) };
 }
 
 /** BATCH_SIZE alone: what the worker checks to choose the batched path. */

@@ -54,16 +54,18 @@ describe('batched worker: BullMQ deliveries grouped into transactions', () => {
   const realizationCount = (chargeIds: string[]) =>
     db().knex('charge_flat_fee_run_credit_allocations as a').join('charge_flat_fee_runs as r', 'r.id', 'a.run_id').whereIn('r.charge_id', chargeIds).count<{ count: string }[]>('* as count');
 
-  it('one poisoned job among 50 enqueued together: 49 complete, 1 fails at once with its code', async () => {
-    const charges = await chargesWithRuns(db().knex, 50);
-    await start(50);
-    const jobs = await queues.queue('allocate-credit').addBulk(charges.map((id, i) => ({ name: 'allocate-credit', data: allocate(id, i === 9 ? '500' : '10') })));
-    const outcomes = await finish(jobs);
-    expect(outcomes.map((o) => o.state)).to.deep.equal(charges.map((_, i) => (i === 9 ? 'failed' : 'completed')));
-    expect(outcomes[9].reason).to.match(/^credit_allocations_exceed_total: /);
-    expect(outcomes[9].attemptsMade).to.equal(1);
-    expect((await realizationCount(charges))[0].count).to.equal('49');
-  });
+  for (const batchSize of [50, 0]) {
+    it(`one poisoned job among 50 enqueued together: 49 complete, 1 fails at once with its code (batch size ${batchSize})`, async () => {
+      const charges = await chargesWithRuns(db().knex, 50);
+      await start(batchSize);
+      const jobs = await queues.queue('allocate-credit').addBulk(charges.map((id, i) => ({ name: 'allocate-credit', data: allocate(id, i === 9 ? '500' : '10') })));
+      const outcomes = await finish(jobs);
+      expect(outcomes.map((o) => o.state)).to.deep.equal(charges.map((_, i) => (i === 9 ? 'failed' : 'completed')));
+      expect(outcomes[9].reason).to.match(/^credit_allocations_exceed_total: /);
+      expect(outcomes[9].attemptsMade).to.equal(1);
+      expect((await realizationCount(charges))[0].count).to.equal('49');
+    });
+  }
 
   it('a failed COMMIT: every job of that batch is retried by BullMQ, and each ends with exactly one effect', async () => {
     const charges = await chargesWithRuns(db().knex, 50);
