@@ -8,6 +8,7 @@ export interface BenchOptions {
   runs: number;
   batchSize: number;
   partitions: number;
+  workers: number;
   concurrency: number;
   perJobJobs: number;
   mixedCharges: number;
@@ -45,6 +46,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     .option('--runs <n>', 'runs per scenario; the table shows medians', positive, 3)
     .option('--batch-size <n>', 'jobs per transaction on the batched path (BATCH_SIZE)', positive, 50)
     .option('--partitions <n>', 'batches per queue in flight at once (BATCH_PARTITIONS)', positive, 2)
+    .option('--workers <n>', 'worker processes for the batched allocate rows (scale-out on the same machine)', positive, 1)
     .option('--concurrency <n>', 'worker concurrency on the per-job path', positive, 16)
     .option('--per-job-jobs <n>', 'jobs per run on the (slower) per-job path', positive, 5000)
     .option('--mixed-charges <n>', 'charges taken through the whole lifecycle per run', positive, 2000)

@@ -40,6 +40,9 @@ async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbenc
   }
   if (want('noop')) add('bullmq-noop', await bullmqNoop(ctx));
   if (want('allocate')) add(`allocate-credit batched (batch ${batchSize})`, await allocateEndToEnd(ctx, { label: 'batched', jobs, perCharge: 1, batchSize, concurrency }));
+  if (want('allocate') && opts.workers > 1) {
+    add(`allocate-credit batched, ${opts.workers} worker processes`, await allocateEndToEnd(ctx, { label: 'batchedw', jobs, perCharge: 1, batchSize, concurrency, processes: opts.workers }));
+  }
   if (want('contention')) {
     add(`allocate-credit batched, ${jobsPerCharge} jobs/charge`, await allocateEndToEnd(ctx, { label: 'contention', jobs, perCharge: jobsPerCharge, batchSize, concurrency }));
   }

@@ -71,10 +71,10 @@ interface QueueStage {
 }
 
 /** One worker process, stages enqueued one after another by the producer process, each measured. */
-async function runStages(ctx: Ctx, label: string, spec: Partial<WorkerSpec>, stages: QueueStage[]): Promise<Measured[]> {
+async function runStages(ctx: Ctx, label: string, spec: Partial<WorkerSpec>, stages: QueueStage[], processes = 1): Promise<Measured[]> {
   const prefix = prefixFor(label, ctx);
   const keep = Math.max(...stages.map((s) => s.payloads.length)) * 2 + 1000;
-  const worker = await startWorkerProcess(workerSpec(ctx, prefix, { keepCompleted: keep, ...spec }));
+  const worker = await startWorkers(workerSpec(ctx, prefix, { keepCompleted: keep, ...spec }), processes);
   const out: Measured[] = [];
   try {
     for (const stage of stages) {
@@ -96,6 +96,21 @@ async function runStages(ctx: Ctx, label: string, spec: Partial<WorkerSpec>, sta
   return out;
 }
 
+/** One or more worker processes behind one interface: stats are summed (peak RSS: the largest). */
+async function startWorkers(spec: WorkerSpec, processes: number): Promise<{ stats(): Promise<WorkerStats>; stop(): Promise<void> }> {
+  const all = await Promise.all(Array.from({ length: processes }, () => startWorkerProcess(spec)));
+  return {
+    async stats() {
+      const each = await Promise.all(all.map((w) => w.stats()));
+      const total = (k: keyof WorkerStats) => each.reduce((s, x) => s + x[k], 0);
+      return { rss: total('rss'), peakRss: Math.max(...each.map((x) => x.peakRss)), queries: total('queries'), commits: total('commits'), cpuMs: total('cpuMs') };
+    },
+    async stop() {
+      await Promise.all(all.map((w) => w.stop()));
+    },
+  };
+}
+
 async function flush(url: string): Promise<void> {
   const redis = new IORedis(url);
   await redis.flushall();
@@ -115,13 +130,14 @@ export interface AllocateRun {
   batchSize: number;
   concurrency: number;
   rate?: number;
+  processes?: number;
 }
 
 export async function allocateEndToEnd(ctx: Ctx, a: AllocateRun): Promise<Measured> {
   const namespace = `bench-${a.label}-${ctx.run}`;
   const charges = await seedCharges(ctx.db.knex, namespace, Math.ceil(a.jobs / a.perCharge));
   const payloads = allocationPayloads(namespace, charges, a.perCharge).slice(0, a.jobs);
-  const [m] = await runStages(ctx, a.label, { batchSize: a.batchSize, concurrency: a.concurrency }, [{ queue: 'allocate-credit', payloads, rate: a.rate }]);
+  const [m] = await runStages(ctx, a.label, { batchSize: a.batchSize, concurrency: a.concurrency }, [{ queue: 'allocate-credit', payloads, rate: a.rate }], a.processes);
   return m;
 }
 
