@@ -54,7 +54,16 @@ export class WorkerProcess {
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    // A worker must not outlive the test process (mocha --exit, a crash): orphans keep consuming
+    // their queue prefix and database.
+    const reap = () => this.child.kill('SIGKILL');
+    process.once('exit', reap);
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        process.removeListener('exit', reap);
+        resolve({ code, signal });
+      }),
+    );
     this.child.on('message', (m) => this.onFault(m as FaultReport));
     this.watchOutput();
   }
@@ -136,7 +145,13 @@ export class WorkerProcess {
 }
 
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<WorkerProcess> {
-  return new WorkerProcess(options).ready();
+  const worker = new WorkerProcess(options);
+  try {
+    return await worker.ready();
+  } catch (err) {
+    await worker.kill();
+    throw err;
+  }
 }
 
 export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
