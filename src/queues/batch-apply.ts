@@ -8,9 +8,8 @@ import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { applyAllocations, BatchFallback, FreshApplied, FreshJob } from './batch-allocate';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes, scopeOf } from './batch-savepoint';
-import { validate } from '../validation';
 import { JobDefinition, JobResult } from './job-context';
-import { keyRefOf } from './run-job';
+import { keyRefOf, refuseUnstorableKey } from './run-job';
 
 /** Decides every fresh job and returns the effects' writes, sent with the results and journal as one statement. */
 type SetBasedApply = (trx: Knex.Transaction, jobs: FreshJob[]) => Promise<{ applied: FreshApplied[]; writes: Array<SqlPart | null> }>;
@@ -83,10 +82,8 @@ async function applySetBased(def: JobDefinition, apply: SetBasedApply, items: Ba
  * refuses the job before any statement, and the rest of the batch goes on without it.
  */
 function refusedBeforeClaim(def: JobDefinition, item: BatchItem): unknown {
-  const ref = keyRefOf(def.name, item.data, item.jobId);
-  if (![ref.key, ref.namespace].some((v) => v.length > 255 || v.includes('\u0000'))) return null;
   try {
-    validate(def.schema, item.data);
+    refuseUnstorableKey(def, keyRefOf(def.name, item.data, item.jobId), item.data);
     return null;
   } catch (err) {
     return err;

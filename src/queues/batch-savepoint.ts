@@ -1,13 +1,12 @@
 import type { Knex } from 'knex';
-import { claimKey, KeyRef, payloadHash, storeResult } from '../db/idempotency';
+import { KeyRef, payloadHash } from '../db/idempotency';
 import type { JournalEntry } from '../domain/journal';
-import { validate } from '../validation';
 import { fastUlid } from './batch-ids';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { faultPoint } from './faults';
-import { JobDefinition, JobResult } from './job-context';
-import { attemptOf, beginEffect, JournalScope, recordApplied, recordRejected, recordReplayed } from './journal-recorder';
-import { keyRefOf } from './run-job';
+import { JobDefinition } from './job-context';
+import { JournalScope, recordRejected } from './journal-recorder';
+import { Applied, applyInTransaction, journalScope, keyRefOf } from './run-job';
 
 /** The charge a job serializes on (create-charge names it `id`); '' when it names none. */
 export function chargeKeyOf(data: unknown): string {
@@ -17,41 +16,22 @@ export function chargeKeyOf(data: unknown): string {
 }
 
 export function scopeOf(ref: KeyRef, hash: string, item: BatchItem): JournalScope {
-  const { queue, namespace, key } = ref;
-  return { queue, namespace, idempotencyKey: key, payloadHash: hash, jobId: item.jobId, attempt: attemptOf(item.job), startedAt: item.startedAt };
-}
-
-interface Applied {
-  result: JobResult;
-  entry: JournalEntry;
+  return journalScope(ref, hash, item);
 }
 
 /**
- * One job inside the batch's transaction, with runJob's order of checks and journal: key claim (a
- * replay answers at once), validation, the kind's own handler, the applied entry. Kept beside runJob
- * rather than calling it so its fault points mark the batch's real COMMIT, not a savepoint release.
+ * One job inside the batch's transaction, exactly as runJob applies it; its fault points are the
+ * batch's own, so they mark the batch's real COMMIT, not a savepoint release.
  */
-async function applyOne(trx: Knex.Transaction, def: JobDefinition, item: BatchItem, env: BatchEnv): Promise<Applied> {
-  const ref = keyRefOf(def.name, item.data, item.jobId);
-  const hash = payloadHash(item.data);
-  const scope = scopeOf(ref, hash, item);
-  const claim = await claimKey(trx, ref, hash, item.jobId);
-  if (claim.replayed) return { result: { ...claim.result, replayed: true }, entry: await recordReplayed(trx, scope, item.data, claim.result) };
-  const payload = validate(def.schema, item.data);
-  const baseline = await beginEffect(trx, ref.namespace, payload);
-  const result = await def.handle(payload, {
-    trx,
-    logger: env.logger,
-    queue: def.name,
+function applyOne(trx: Knex.Transaction, def: JobDefinition, item: BatchItem, env: BatchEnv): Promise<Applied> {
+  return applyInTransaction(trx, def, item.data, {
     jobId: item.jobId,
-    idempotencyKey: ref.key,
-    now: new Date(),
-    newId: () => fastUlid(),
-    resumedAfterDelay: item.resumedAfterDelay,
     job: item.job,
+    logger: env.logger,
+    resumedAfterDelay: item.resumedAfterDelay,
+    startedAt: item.startedAt,
+    newId: fastUlid,
   });
-  await storeResult(trx, ref, result);
-  return { result, entry: await recordApplied(trx, scope, baseline, payload, result) };
 }
 
 /**

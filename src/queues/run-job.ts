@@ -7,7 +7,7 @@ import { validate } from '../validation';
 import { faultPoint } from './faults';
 import { runOwnTransactionsJob } from './run-own-transactions';
 import type { JournalEntry } from '../domain/journal';
-import { JobContext, JobDefinition, JobResult } from './job-context';
+import { JobDefinition, JobResult } from './job-context';
 import { attemptOf, beginEffect, JournalScope, recordApplied, recordRejected, recordReplayed } from './journal-recorder';
 
 export interface RunEnv {
@@ -28,24 +28,60 @@ export function keyRefOf(queue: string, data: unknown, jobId: string | null): Ke
   return { queue, namespace, key };
 }
 
-function handlerContext(def: JobDefinition, trx: Knex.Transaction, ref: KeyRef, env: RunEnv): JobContext {
-  return {
+export interface Delivery {
+  jobId: string | null;
+  job: Job | null;
+  logger: Logger;
+  resumedAfterDelay?: boolean;
+  startedAt?: Date;
+  newId?: () => string;
+}
+
+export interface Applied {
+  result: JobResult;
+  entry: JournalEntry;
+}
+
+export function journalScope(ref: KeyRef, hash: string, d: Pick<Delivery, 'jobId' | 'job' | 'startedAt'>): JournalScope {
+  const { queue, namespace, key } = ref;
+  return { queue, namespace, idempotencyKey: key, payloadHash: hash, jobId: d.jobId, attempt: attemptOf(d.job), startedAt: d.startedAt ?? new Date() };
+}
+
+/**
+ * No valid payload has a key or namespace over 255 chars or with a NUL, so none was ever stored:
+ * such a key is refused by validation before it reaches the key index (overflow, bad UTF-8).
+ */
+export function refuseUnstorableKey(def: JobDefinition, ref: KeyRef, data: unknown): void {
+  if ([ref.key, ref.namespace].some((v) => v.length > 255 || v.includes('\u0000'))) validate(def.schema, data);
+}
+
+/**
+ * One delivery inside a transaction it does not own (runJob's, or a batch's savepoint), in SPEC §3's
+ * order: key claim (a replay answers at once), validation, the kind's handler, result and journal.
+ */
+export async function applyInTransaction(trx: Knex.Transaction, def: JobDefinition, data: unknown, d: Delivery): Promise<Applied> {
+  const ref = keyRefOf(def.name, data, d.jobId);
+  const hash = payloadHash(data);
+  const scope = journalScope(ref, hash, d);
+  const claim = await claimKey(trx, ref, hash, d.jobId);
+  if (claim.replayed) return { result: { ...claim.result, replayed: true }, entry: await recordReplayed(trx, scope, data, claim.result) };
+  const payload = validate(def.schema, data);
+  const baseline = await beginEffect(trx, ref.namespace, payload);
+  const result = await def.handle(payload, {
     trx,
-    logger: env.logger,
+    logger: d.logger,
     queue: def.name,
-    jobId: env.jobId,
+    jobId: d.jobId,
     idempotencyKey: ref.key,
     // Row timestamps keep milliseconds: realizations are ordered by created_at across batches.
     now: new Date(),
-    newId: () => ulid(),
-    resumedAfterDelay: env.resumedAfterDelay ?? false,
-    job: env.job,
-  };
-}
-
-function journalScope(ref: KeyRef, hash: string, env: RunEnv): JournalScope {
-  const { queue, namespace, key } = ref;
-  return { queue, namespace, idempotencyKey: key, payloadHash: hash, jobId: env.jobId, attempt: attemptOf(env.job), startedAt: new Date() };
+    newId: d.newId ?? (() => ulid()),
+    resumedAfterDelay: d.resumedAfterDelay ?? false,
+    job: d.job,
+  });
+  await storeResult(trx, ref, result);
+  // The applied entry commits with the effect: a crash before COMMIT leaves neither.
+  return { result, entry: await recordApplied(trx, scope, baseline, payload, result) };
 }
 
 /**
@@ -57,28 +93,18 @@ function journalScope(ref: KeyRef, hash: string, env: RunEnv): JournalScope {
 export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Promise<JobResult> {
   if (def.runsOwnTransactions) return runOwnTransactionsJob(def, data, env);
   const ref = keyRefOf(def.name, data, env.jobId);
-  const hash = payloadHash(data);
-  const scope = journalScope(ref, hash, env);
-  let outcome: { result: JobResult; entry: JournalEntry };
+  const delivery: Delivery = { ...env, startedAt: new Date() };
+  let outcome: Applied;
   try {
-    // No valid payload has a key or namespace over 255 chars or with a NUL, so none was ever stored:
-    // such a key is refused by validation before it reaches the key index (overflow, bad UTF-8).
-    if ([ref.key, ref.namespace].some((v) => v.length > 255 || v.includes('\u0000'))) validate(def.schema, data);
+    refuseUnstorableKey(def, ref, data);
     outcome = await env.knex.transaction(async (trx) => {
-      const claim = await claimKey(trx, ref, hash, env.jobId);
-      if (claim.replayed) return { result: { ...claim.result, replayed: true }, entry: await recordReplayed(trx, scope, data, claim.result) };
-      const payload = validate(def.schema, data);
-      const baseline = await beginEffect(trx, ref.namespace, payload);
-      const result = await def.handle(payload, handlerContext(def, trx, ref, env));
-      await storeResult(trx, ref, result);
-      // The applied entry commits with the effect: a crash before COMMIT leaves neither.
-      const entry = await recordApplied(trx, scope, baseline, payload, result);
-      await faultPoint('before_commit', def.name, env.jobId);
-      return { result, entry };
+      const applied = await applyInTransaction(trx, def, data, delivery);
+      if (!applied.result.replayed) await faultPoint('before_commit', def.name, env.jobId);
+      return applied;
     });
   } catch (err) {
     // Written whether or not anyone listens: `env.onJournal?.(await …)` would skip the write.
-    const rejected = await recordRejected(env.knex, scope, data, err, env.logger);
+    const rejected = await recordRejected(env.knex, journalScope(ref, payloadHash(data), delivery), data, err, env.logger);
     env.onJournal?.(rejected);
     throw err;
   }
