@@ -11,6 +11,7 @@ import { migrateLatest, migrateLegacyBaseline } from '../src/db/migrate';
 import { seedLegacy } from '../src/db/legacy-migration-seed';
 import { redisOptions } from '../src/queues/connection';
 import { FlatFeeQueues } from '../src/queues/producer';
+import { QUEUE_NAMES } from '../src/queues/registry';
 
 // `npm run bench:migrate -- --charges 100000,1000000`: for each size, seeds the legacy shape (kept as
 // a template database between runs), upgrades the schema, then has a real worker process migrate it
@@ -134,8 +135,14 @@ async function migrateOnce(admin: Knex, charges: number, options: BenchOptions):
     process.stderr.write('\n');
     return { charges, seedSeconds, seconds, verifySeconds, chargesPerSecond: charges / seconds, peakRssMb: rssKb(worker.pid!, 'VmHWM') / 1024, rssAtStartMb, rssAt10Mb, rssAt100Mb, stalls, rows: result };
   } finally {
-    worker.kill('SIGTERM');
+    // The benchmark shares the machine's Redis: leave none of its keys behind.
+    if (worker.exitCode === null && worker.signalCode === null) {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.kill('SIGTERM');
+      await exited;
+    }
     await events.close();
+    await Promise.all(QUEUE_NAMES.map((q) => queues.queue(q).obliterate({ force: true })));
     await queues.close();
     if (options.keep) process.stderr.write(`kept database ${database}\n`);
     else await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
