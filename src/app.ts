@@ -25,3 +25,13 @@ export function createApp(config: Config = loadConfig(), applicationName = 'flat
     },
   };
 }
+
+/** Runs a one-shot command with its own App and always closes it, so the process can exit. */
+export async function withApp<T>(fn: (app: App) => Promise<T>, applicationName?: string): Promise<T> {
+  const app = createApp(undefined, applicationName);
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}

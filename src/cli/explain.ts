@@ -1,14 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import Decimal from 'decimal.js';
 import { Knex } from 'knex';
-import { createApp } from '../app';
+import { withApp } from '../app';
 import { findCharge } from '../db/charges';
 import { findReceipt } from '../db/receipts';
 import { Charge } from '../domain/charge';
 import { prorate } from '../domain/proration';
 import { compareReceipts, fieldText, ProrationReceipt, ReceiptDifference } from '../domain/receipt';
-import { toPlainJson } from './render';
-import { textTable } from './text-table';
+import { table, toPlainJson } from './render';
 
 export interface Explanation {
   namespace: string;
@@ -83,7 +82,7 @@ export function renderExplanation(e: Explanation): string {
     `stored:     ${e.stored ? howItWasComputed(e.stored) : '-'}`,
     `recomputed: ${howItWasComputed(e.recomputed)}`,
     '',
-    textTable([['field', 'stored', 'recomputed', ''], ...rows]).trimEnd(),
+    table([['field', 'stored', 'recomputed', ''], ...rows]).trimEnd(),
     '',
     verdict,
     '',
@@ -98,16 +97,13 @@ export function registerExplain(program: Command): void {
     .argument('<chargeId>')
     .option('--json', 'print JSON')
     .action(async (namespace: string, chargeId: string, opts: { json?: boolean }) => {
-      const app = createApp();
-      try {
+      await withApp(async (app) => {
         const explanation = await explainCharge(app.knex, namespace, chargeId);
         if (!explanation) throw new CommanderError(1, 'flatfee.not_found', `charge not found [namespace=${namespace} charge_id=${chargeId}]`);
         process.stdout.write(opts.json ? `${JSON.stringify(toPlainJson(explanation), null, 2)}\n` : renderExplanation(explanation));
         if (!explanation.matches) {
           throw new CommanderError(3, 'flatfee.explain_differs', `recomputed proration differs from the stored one in: ${explanation.differences.map((d) => d.field).join(', ')}`);
         }
-      } finally {
-        await app.close();
-      }
+      });
     });
 }

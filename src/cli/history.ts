@@ -1,10 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { Knex } from 'knex';
-import { createApp } from '../app';
+import { withApp } from '../app';
 import { findCharge } from '../db/charges';
 import { listEntriesOfCharge } from '../db/journal';
 import { describeChanges, describeMoves, JournalRecord, MovedTotal, movedTotals } from '../domain/journal';
-import { textTable } from './text-table';
+import { table } from './render';
 
 export interface HistoryEntryJson extends Omit<JournalRecord, 'startedAt' | 'finishedAt'> {
   startedAt: string;
@@ -49,7 +49,7 @@ export function renderHistory(h: History): string {
     e.outcome === 'applied' ? describeChanges(e.changes) : '-',
     describeMoves(e.moved),
   ]);
-  return `charge ${h.chargeId} (${h.namespace}): ${h.entries.length} journal entries, oldest first\n` + textTable([head, ...rows]);
+  return `charge ${h.chargeId} (${h.namespace}): ${h.entries.length} journal entries, oldest first\n` + table([head, ...rows]);
 }
 
 export function registerHistory(program: Command): void {
@@ -60,13 +60,10 @@ export function registerHistory(program: Command): void {
     .argument('<chargeId>')
     .option('--json', 'print JSON')
     .action(async (namespace: string, chargeId: string, opts: { json?: boolean }) => {
-      const app = createApp();
-      try {
+      await withApp(async (app) => {
         const history = await loadHistory(app.knex, namespace, chargeId);
         if (!history) throw new CommanderError(1, 'flatfee.not_found', `no charge and no journal entries [namespace=${namespace} charge_id=${chargeId}]`);
         process.stdout.write(opts.json ? `${JSON.stringify(history, null, 2)}\n` : renderHistory(history));
-      } finally {
-        await app.close();
-      }
+      });
     });
 }

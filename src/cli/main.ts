@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { createApp } from '../app';
+import { createApp, withApp } from '../app';
 import { balanceJson, chargeJson, renderCharge } from './render';
 import { realizedCredits } from '../db/balance';
 import { migrateLatest, migrateLegacyBaseline } from '../db/migrate';
@@ -84,13 +84,10 @@ export function buildProgram(): Command {
     .description('apply database migrations')
     .option('--legacy-baseline', 'apply only the migrations that create the legacy shape (SPEC §7)')
     .action(async (opts: { legacyBaseline?: boolean }) => {
-      const app = createApp(undefined, 'flatfee-worker-migrate');
-      try {
+      await withApp(async (app) => {
         const applied = opts.legacyBaseline ? await migrateLegacyBaseline(app.knex) : await migrateLatest(app.knex);
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
-      } finally {
-        await app.close();
-      }
+      }, 'flatfee-worker-migrate');
     });
 
   program
@@ -120,14 +117,11 @@ export function buildProgram(): Command {
     .argument('<id>')
     .option('--json', 'print JSON')
     .action(async (namespace: string, id: string, opts: { json?: boolean }) => {
-      const app = createApp();
-      try {
+      await withApp(async (app) => {
         const charge = await getCharge(app.knex, namespace, id, { expand: ['realizations', 'detailedLines'] });
         if (!charge) throw new CommanderError(1, 'flatfee.not_found', `charge not found [namespace=${namespace} charge_id=${id}]`);
         process.stdout.write(opts.json ? `${JSON.stringify(chargeJson(charge), null, 2)}\n` : renderCharge(charge));
-      } finally {
-        await app.close();
-      }
+      });
     });
 
   program
@@ -138,13 +132,10 @@ export function buildProgram(): Command {
     .argument('<currency>')
     .option('--json', 'print JSON')
     .action(async (namespace: string, customerId: string, currency: string, opts: { json?: boolean }) => {
-      const app = createApp();
-      try {
+      await withApp(async (app) => {
         const total = await realizedCredits(app.knex, namespace, customerId, currency);
         process.stdout.write(opts.json ? `${JSON.stringify(balanceJson(total))}\n` : `${total.toFixed()} ${currency}\n`);
-      } finally {
-        await app.close();
-      }
+      });
     });
 
   registerHistory(program);

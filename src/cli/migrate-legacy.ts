@@ -1,7 +1,7 @@
 import { Job, QueueEvents } from 'bullmq';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, CommanderError } from 'commander';
-import { createApp } from '../app';
+import { createApp, withApp } from '../app';
 import { dropLegacyTables } from '../db/legacy-migration-drop';
 import { MigrationProgress, tableAgrees } from '../domain/legacy-migration';
 import { redisOptions } from '../queues/connection';
@@ -83,13 +83,10 @@ async function migrateLegacy(opts: MigrateOptions): Promise<void> {
 }
 
 async function dropLegacy(): Promise<void> {
-  const app = createApp(undefined, 'flatfee-worker-migrate');
-  try {
+  await withApp(async (app) => {
     const { dropped } = await dropLegacyTables(app.knex);
     process.stdout.write(dropped.length ? `dropped: ${dropped.join(', ')}\n` : 'the legacy tables are already gone\n');
-  } finally {
-    await app.close();
-  }
+  }, 'flatfee-worker-migrate');
 }
 
 /** Registers migrate-legacy and drop-legacy-tables on the program. */
