@@ -1,11 +1,10 @@
 import * as yup from 'yup';
 import { creditOnlyTotals } from '../src/domain/totals';
-import { DomainError, NotFoundError } from '../src/domain/errors';
 import { Money } from '../src/domain/money';
 import { realizedSum, reverseAllocations } from '../src/domain/credit';
 import { parseInstant } from '../src/domain/time';
-import { lockCharge, updateChargeStatus } from '../src/db/charges';
-import { loadCurrentRun } from '../src/db/charge-guard';
+import { updateChargeStatus } from '../src/db/charges';
+import { loadCurrentRun, lockExistingCharge, requireMigrated } from '../src/db/charge-guard';
 import { insertRealizations, listRealizationsOfRuns } from '../src/db/credit-realizations';
 import { findStoredResult } from '../src/db/idempotency';
 import { updateRunTotals } from '../src/db/runs';
@@ -32,16 +31,13 @@ export type Payload = yup.InferType<typeof schema>;
  * charge that never got a run (a future credit_only charge) has nothing to correct.
  */
 export async function handle(p: Payload, ctx: JobContext) {
-  const charge = await lockCharge(ctx.trx, p.namespace, p.chargeId);
-  if (!charge) throw new NotFoundError('charge_not_found', `charge not found [namespace=${p.namespace} charge_id=${p.chargeId}]`);
+  const charge = await lockExistingCharge(ctx.trx, p.namespace, p.chargeId);
   if (charge.status === 'deleted') {
     // Deleting again is a no-op that answers with what the first deletion did.
     const original = await findStoredResult(ctx.trx, { queue: name, namespace: p.namespace }, 'chargeId', charge.id);
     return { ...(original ?? { chargeId: charge.id, status: 'deleted', deletedAt: charge.deletedAt?.toISOString() ?? null }), alreadyDeleted: true };
   }
-  if (!charge.migrated) {
-    throw new DomainError('charge_not_migrated', `charge still has legacy realizations; run migrate-legacy-flat-fees [charge_id=${charge.id}]`);
-  }
+  requireMigrated(charge);
   const run = await loadCurrentRun(ctx.trx, charge);
   const refundPolicy = p.refundPolicy ?? 'correct';
   const deletedAt = p.at ? parseInstant(p.at) : ctx.now;

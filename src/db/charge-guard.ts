@@ -15,15 +15,26 @@ export interface LockedCharge {
  * SPEC §3's order: exists → not deleted → migrated. The current run is loaded when there is one.
  */
 export async function lockChargeForJob(trx: Knex.Transaction, namespace: string, chargeId: string): Promise<LockedCharge> {
-  const charge = await lockCharge(trx, namespace, chargeId);
-  if (!charge) throw new NotFoundError('charge_not_found', `charge not found [namespace=${namespace} charge_id=${chargeId}]`);
+  const charge = await lockExistingCharge(trx, namespace, chargeId);
   if (charge.status === 'deleted' || charge.deletedAt !== null) {
     throw new DomainError('charge_deleted', `charge is deleted [charge_id=${chargeId}]`);
   }
-  if (!charge.migrated) {
-    throw new DomainError('charge_not_migrated', `charge still has legacy realizations; run migrate-legacy-flat-fees [charge_id=${chargeId}]`);
-  }
+  requireMigrated(charge);
   return { charge, run: await loadCurrentRun(trx, charge) };
+}
+
+/** Locks the charge row, or fails with charge_not_found. */
+export async function lockExistingCharge(trx: Knex.Transaction, namespace: string, chargeId: string): Promise<Charge> {
+  const charge = await lockCharge(trx, namespace, chargeId);
+  if (!charge) throw new NotFoundError('charge_not_found', `charge not found [namespace=${namespace} charge_id=${chargeId}]`);
+  return charge;
+}
+
+/** A charge whose realizations are still in the legacy tables waits for the migration job (retried). */
+export function requireMigrated(charge: Charge): void {
+  if (!charge.migrated) {
+    throw new DomainError('charge_not_migrated', `charge still has legacy realizations; run migrate-legacy-flat-fees [charge_id=${charge.id}]`);
+  }
 }
 
 /** As lockChargeForJob, and the job cannot go on without a current run (retried until one exists). */

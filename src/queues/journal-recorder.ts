@@ -8,15 +8,7 @@ import { isTransientFault } from '../db/pg-errors';
 import { DelayJob } from './job-context';
 
 /** What every entry of one delivery shares. */
-export interface JournalScope {
-  queue: string;
-  jobId: string | null;
-  attempt: number | null;
-  idempotencyKey: string;
-  payloadHash: string;
-  namespace: string;
-  startedAt: Date;
-}
+export type JournalScope = Pick<JournalEntry, 'queue' | 'jobId' | 'attempt' | 'idempotencyKey' | 'payloadHash' | 'namespace' | 'startedAt'>;
 
 /** Taken after validation and before the handler, inside the effect's transaction. */
 export interface EffectBaseline {
