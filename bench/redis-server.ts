@@ -17,6 +17,8 @@ export interface PrivateRedis {
   commandCalls(): Promise<{ scripts: number; executed: number }>;
   commandBreakdown(): Promise<Record<string, number>>;
   resetStats(): Promise<void>;
+  /** CPU time the server used since it started, in ms. */
+  cpuMs(): Promise<number>;
 }
 
 function freePort(): Promise<number> {
@@ -64,6 +66,11 @@ export async function startRedis(): Promise<PrivateRedis> {
     async commandBreakdown() {
       const info = await client.info('commandstats');
       return Object.fromEntries([...info.matchAll(/^cmdstat_([\w|]+):calls=(\d+)/gm)].map(([, cmd, n]) => [cmd, Number(n)]));
+    },
+    async cpuMs() {
+      const info = await client.info('cpu');
+      const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+      return (seconds('used_cpu_sys') + seconds('used_cpu_user')) * 1000;
     },
     async resetStats() {
       await client.config('RESETSTAT');

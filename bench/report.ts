@@ -41,7 +41,7 @@ export function buildReport(options: unknown, rows: Row[], rss: Report['rss'] | 
 }
 
 export function printReport(report: Report): void {
-  const header = ['scenario', 'jobs/s (median)', '× ceiling-sql', '× bullmq-noop', 'p50 ms', 'p95 ms', 'p99 ms', 'queries/job', 'commits/job', 'redis scripts/job', 'redis cmds/job', 'worker cpu ms/job', 'runs'];
+  const header = ['scenario', 'jobs/s (median)', '× ceiling-sql', '× bullmq-noop', 'p50 ms', 'p95 ms', 'p99 ms', 'queries/job', 'commits/job', 'redis scripts/job', 'redis cmds/job', 'worker cpu ms/job', 'pg cpu ms/job', 'redis cpu ms/job', 'machine cpu ms/job', 'runs'];
   const lines = report.rows.map((r) => [
     r.scenario,
     String(round(r.median)),
@@ -55,6 +55,9 @@ export function printReport(report: Report): void {
     cell(r.extra?.redisScriptsPerJob, 2),
     cell(r.extra?.redisCommandsPerJob, 1),
     cell(r.extra?.workerCpuMsPerJob, 3),
+    cell(r.extra?.postgresCpuMsPerJob, 3),
+    cell(r.extra?.redisCpuMsPerJob, 3),
+    cell(r.extra?.machineCpuMsPerJob, 3),
     r.rates.map((x) => round(x)).join(' / '),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));

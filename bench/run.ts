@@ -25,7 +25,7 @@ function add(scenario: string, m: Measured | { rate: number }, note?: string): v
     row.p50!.push(m.p50);
     row.p95!.push(m.p95);
     row.p99!.push(m.p99);
-    for (const k of ['queriesPerJob', 'commitsPerJob', 'redisScriptsPerJob', 'redisCommandsPerJob', 'workerCpuMsPerJob', 'failed'] as const) (row.extra![k] ??= []).push(m[k]);
+    for (const k of ['queriesPerJob', 'commitsPerJob', 'redisScriptsPerJob', 'redisCommandsPerJob', 'workerCpuMsPerJob', 'postgresCpuMsPerJob', 'redisCpuMsPerJob', 'machineCpuMsPerJob', 'failed'] as const) (row.extra![k] ??= []).push(m[k]);
     if (m.failed > 0) row.note = `${m.failed} failed jobs in a run, e.g. ${m.firstFailure}`;
   }
   rows.set(scenario, row);

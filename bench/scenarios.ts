@@ -5,6 +5,7 @@ import { BenchOptions } from './args';
 import { QueueRun, readTimings, waitFinished } from './measure';
 import { produce, startWorkerProcess, WorkerSpec, WorkerStats } from './processes';
 import { PrivateRedis } from './redis-server';
+import { sampleCpu } from './cpu';
 import { chargePayload, ScratchDb, seedCharges } from './scratch-db';
 
 export interface Ctx {
@@ -22,6 +23,10 @@ export interface Measured extends QueueRun {
   redisScriptsPerJob: number;
   redisCommandsPerJob: number;
   workerCpuMsPerJob: number;
+  /** Per job, during the stage: PostgreSQL's CPU, the private Redis's, and the whole machine's busy time. */
+  postgresCpuMsPerJob: number;
+  redisCpuMsPerJob: number;
+  machineCpuMsPerJob: number;
 }
 
 const TIMEOUT_MS = 15 * 60 * 1000;
@@ -80,14 +85,22 @@ async function runStages(ctx: Ctx, label: string, spec: Partial<WorkerSpec>, sta
     for (const stage of stages) {
       const before = await worker.stats();
       await ctx.redis.resetStats();
+      const [cpuBefore, redisBefore] = [sampleCpu(), await ctx.redis.cpuMs()];
       await produce({ redisUrl: ctx.redis.url, prefix, queue: stage.queue, payloads: stage.payloads, rate: stage.rate }, keep);
       const firstId = stage.firstId ?? 1;
       await waitFinished(ctx.redis.url, prefix, stage.queue, firstId - 1 + stage.payloads.length, TIMEOUT_MS);
+      const [cpuAfter, redisAfter] = [sampleCpu(), await ctx.redis.cpuMs()];
       const calls = await ctx.redis.commandCalls();
       if (process.env.BENCH_TRACE) process.stderr.write(`[trace] redis commands for ${stage.queue}: ${JSON.stringify(await ctx.redis.commandBreakdown())}\n`);
       const after = await worker.stats();
       const timing = await readTimings(ctx.redis.url, prefix, stage.queue, stage.payloads.length, firstId);
-      out.push({ ...timing, ...delta(before, after, stage.payloads.length, calls) });
+      const n = stage.payloads.length;
+      const cpu = {
+        postgresCpuMsPerJob: (cpuAfter.postgresMs - cpuBefore.postgresMs) / n,
+        redisCpuMsPerJob: (redisAfter - redisBefore) / n,
+        machineCpuMsPerJob: (cpuAfter.busyMs - cpuBefore.busyMs) / n,
+      };
+      out.push({ ...timing, ...delta(before, after, n, calls), ...cpu });
     }
   } finally {
     await worker.stop();
@@ -177,6 +190,9 @@ export async function mixedLifecycle(ctx: Ctx, batchSize: number, chargeCount: n
     redisScriptsPerJob: weighted('redisScriptsPerJob'),
     redisCommandsPerJob: weighted('redisCommandsPerJob'),
     workerCpuMsPerJob: weighted('workerCpuMsPerJob'),
+    postgresCpuMsPerJob: weighted('postgresCpuMsPerJob'),
+    redisCpuMsPerJob: weighted('redisCpuMsPerJob'),
+    machineCpuMsPerJob: weighted('machineCpuMsPerJob'),
   };
   return { total, stages: measured };
 }

@@ -5,7 +5,7 @@ import { formatAmount } from '../domain/money';
 import { Run } from '../domain/run';
 import { TOTAL_KEYS, Totals } from '../domain/totals';
 import { fromDbCharge, fromDbRealization, fromDbRun, TOTAL_COLUMN_NAMES, toDbRealization } from './mapping';
-import { SqlPart } from './batch-sql';
+import { prepared, SqlPart } from './batch-sql';
 import { T } from './tables';
 
 // Set-based statements for a batch of jobs: each is one round trip (or one part of the batch's single
@@ -40,7 +40,8 @@ function runOf(row: Record<string, unknown>): Run | null {
  */
 export async function lockChargesWithRuns(trx: Knex.Transaction, keys: Scoped[]): Promise<Map<string, LockedCharge>> {
   const runColumns = RUN_COLUMNS.map((c) => `r.${c} AS r__${c}`).join(', ');
-  const { rows } = await trx.raw(
+  const { rows } = await prepared(
+    trx,
     `SELECT c.*, ${runColumns} FROM ${T.charges} c
        JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON c.namespace = k.namespace AND c.id = k.id
        LEFT JOIN ${T.runs} r ON r.namespace = c.namespace AND r.id = c.current_realization_run_id
@@ -55,9 +56,12 @@ export async function lockChargesWithRuns(trx: Knex.Transaction, keys: Scoped[])
 export async function loadRealizations(trx: Knex.Transaction, keys: Scoped[]): Promise<Map<string, CreditRealization[]>> {
   const out = new Map<string, CreditRealization[]>(keys.map((k) => [k.id, []]));
   if (keys.length === 0) return out;
-  const { rows } = await trx.raw(
-    `SELECT a.* FROM ${T.realizations} a
-       JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON a.namespace = k.namespace AND a.run_id = k.id
+  // One index probe per run, whatever the statistics say: a plain join on a table whose statistics
+  // predate its rows (a fresh deployment before autovacuum's ANALYZE) hashes the whole table per batch.
+  const { rows } = await prepared(
+    trx,
+    `SELECT a.* FROM unnest(?::text[], ?::char(26)[]) AS k(namespace, id)
+       CROSS JOIN LATERAL (SELECT * FROM ${T.realizations} r WHERE r.namespace = k.namespace AND r.run_id = k.id OFFSET 0) a
       ORDER BY a.created_at, a.sort_hint, a.id`,
     [keys.map((k) => k.namespace), keys.map((k) => k.id)],
   );

@@ -5,7 +5,8 @@ import { T } from './tables';
 
 /**
  * Appends many journal entries (one part of the batch's single write), in the given order (ids follow it, as the
- * per-job path's do). An entry without a runId names its charge's current run as of now.
+ * per-job path's do). An entry without a runId names its charge's current run as of now (charge_id
+ * is text here, compared as bpchar so the lookup uses the charges' primary key instead of a scan).
  */
 export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { runId: string | null }>): SqlPart | null {
   if (entries.length === 0) return null;
@@ -15,7 +16,7 @@ export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { run
     sql: `INSERT INTO ${JOURNAL_TABLE} (queue, job_id, attempt, idempotency_key, payload_hash, namespace, charge_id, run_id, outcome,
                                    error_code, error_message, changes, totals_before, totals_after, started_at, finished_at)
      SELECT e.queue, e.job_id, e.attempt, e.idempotency_key, e.payload_hash, e.namespace, e.charge_id,
-            coalesce(e.run_id, (SELECT c.current_realization_run_id FROM ${T.charges} c WHERE c.namespace = e.namespace AND c.id = e.charge_id)),
+            coalesce(e.run_id, (SELECT c.current_realization_run_id FROM ${T.charges} c WHERE c.namespace = e.namespace AND c.id = e.charge_id::bpchar)),
             e.outcome, e.error_code, e.error_message, e.changes, e.totals_before, e.totals_after, e.started_at, e.finished_at
        FROM unnest(?::text[], ?::text[], ?::integer[], ?::text[], ?::char(64)[], ?::text[], ?::text[], ?::text[], ?::text[],
                    ?::text[], ?::text[], ?::jsonb[], ?::jsonb[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[])

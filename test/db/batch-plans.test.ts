@@ -1,0 +1,85 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { ulid } from 'ulid';
+import { loadRealizations } from '../../src/db/batch-allocate';
+import { journalInsert } from '../../src/db/batch-journal';
+import { writeTogether } from '../../src/db/batch-sql';
+import { useTestDatabase } from '../helpers/db';
+import { NS } from '../helpers/fixtures';
+import { createCharge } from '../helpers/seed';
+
+// The batch statements run on tables whose statistics may predate their rows (a fresh deployment,
+// before autovacuum's ANALYZE): each must still probe an index per row, not scan the whole table per
+// batch. pg_stat_xact_user_tables counts the current transaction's scans.
+
+const RUNS = 2000;
+
+async function scans(trx: Knex.Transaction, table: string): Promise<{ seq: number; idx: number }> {
+  const row = await trx('pg_stat_xact_user_tables').where({ relname: table }).first('seq_scan', 'idx_scan');
+  return { seq: Number(row.seq_scan), idx: Number(row.idx_scan ?? 0) };
+}
+
+describe('batch statements on tables whose statistics are older than their rows', function () {
+  this.timeout(60000);
+  const db = useTestDatabase('batch_plans');
+  let runIds: string[] = [];
+  let chargeIds: string[] = [];
+
+  before(async () => {
+    const knex = db().knex;
+    const { chargeId, runId } = await createCharge(knex, { settlementMode: 'credit_then_invoice' });
+    const ids = Array.from({ length: RUNS - 1 }, () => ulid());
+    const runs = ids.map(() => ulid());
+    await knex.raw(
+      `INSERT INTO charge_flat_fees SELECT (jsonb_populate_record(t, jsonb_build_object('id', n.cid, 'current_realization_run_id', null))).*
+         FROM charge_flat_fees t, unnest(?::text[]) AS n(cid) WHERE t.id = ?`,
+      [ids, chargeId],
+    );
+    await knex.raw(
+      `INSERT INTO charge_flat_fee_runs SELECT (jsonb_populate_record(r, jsonb_build_object('id', n.rid, 'charge_id', n.cid))).*
+         FROM charge_flat_fee_runs r, unnest(?::text[], ?::text[]) AS n(cid, rid) WHERE r.id = ?`,
+      [ids, runs, runId],
+    );
+    await knex.raw(`UPDATE charge_flat_fees c SET current_realization_run_id = n.rid FROM unnest(?::text[], ?::text[]) AS n(cid, rid) WHERE c.id = n.cid`, [ids, runs]);
+    chargeIds = [chargeId, ...ids];
+    runIds = [runId!, ...runs];
+    // Statistics now say "no realizations"; then every run gets two.
+    await knex.raw('ANALYZE charge_flat_fee_run_credit_allocations');
+    await knex.raw(
+      `INSERT INTO charge_flat_fee_run_credit_allocations (id, namespace, run_id, created_at, updated_at, service_period_from, service_period_to, transaction_group_id, amount, type, sort_hint)
+       SELECT substr(md5(r.id || g), 1, 26), r.namespace, r.id, now() + g * interval '1 ms', now(), now(), now(), 'tg-' || g, g, 'allocation', 0
+         FROM charge_flat_fee_runs r, generate_series(1, 2) g`,
+    );
+  });
+
+  it('loads the realizations of 50 runs with index probes: no sequential scan, exactly their rows', async () => {
+    const wanted = runIds.slice(100, 150);
+    await db().knex.transaction(async (trx) => {
+      const loaded = await loadRealizations(trx, wanted.map((id) => ({ namespace: NS, id })));
+      expect(await scans(trx, 'charge_flat_fee_run_credit_allocations')).to.deep.include({ seq: 0 });
+      expect([...loaded.keys()]).to.deep.equal(wanted);
+      for (const id of wanted) expect(loaded.get(id)!.map((r) => [r.runId, r.amount.toFixed()])).to.deep.equal([[id, '1'], [id, '2']]);
+    });
+  });
+
+  it('names the current run of a replayed entry through the charges primary key, not a scan', async () => {
+    const knex = db().knex;
+    const chargeId = chargeIds[7];
+    const key = `replay-${ulid()}`;
+    await knex.raw('ANALYZE charge_flat_fees');
+    await knex.transaction(async (trx) => {
+      const now = new Date();
+      await writeTogether(trx, [
+        journalInsert([
+          {
+            queue: 'allocate-credit', jobId: 'j1', attempt: 2, idempotencyKey: key, payloadHash: 'a'.repeat(64), namespace: NS, chargeId,
+            runId: null, outcome: 'replayed', errorCode: null, errorMessage: null, changes: {}, totalsBefore: null, totalsAfter: null, startedAt: now, finishedAt: now,
+          },
+        ]),
+      ]);
+      expect(await scans(trx, 'charge_flat_fees')).to.deep.include({ seq: 0 });
+    });
+    const row = await knex('flat_fee_job_journal').where({ idempotency_key: key }).first('run_id', 'outcome', 'charge_id');
+    expect(row).to.deep.equal({ run_id: runIds[7], outcome: 'replayed', charge_id: chargeId });
+  });
+});
