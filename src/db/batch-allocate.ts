@@ -5,7 +5,7 @@ import { formatAmount } from '../domain/money';
 import { Run } from '../domain/run';
 import { TOTAL_KEYS, Totals } from '../domain/totals';
 import { fromDbCharge, fromDbRealization, fromDbRun, TOTAL_COLUMN_NAMES, toDbRealization } from './mapping';
-import { prepared, SqlPart } from './batch-sql';
+import { SqlPart } from './batch-sql';
 import { T } from './tables';
 
 // Set-based statements for a batch of jobs: each is one round trip (or one part of the batch's single
@@ -40,8 +40,7 @@ function runOf(row: Record<string, unknown>): Run | null {
  */
 export async function lockChargesWithRuns(trx: Knex.Transaction, keys: Scoped[]): Promise<Map<string, LockedCharge>> {
   const runColumns = RUN_COLUMNS.map((c) => `r.${c} AS r__${c}`).join(', ');
-  const { rows } = await prepared(
-    trx,
+  const { rows } = await trx.raw(
     `SELECT c.*, ${runColumns} FROM ${T.charges} c
        JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON c.namespace = k.namespace AND c.id = k.id
        LEFT JOIN ${T.runs} r ON r.namespace = c.namespace AND r.id = c.current_realization_run_id
@@ -58,8 +57,7 @@ export async function loadRealizations(trx: Knex.Transaction, keys: Scoped[]): P
   if (keys.length === 0) return out;
   // One index probe per run, whatever the statistics say: a plain join on a table whose statistics
   // predate its rows (a fresh deployment before autovacuum's ANALYZE) hashes the whole table per batch.
-  const { rows } = await prepared(
-    trx,
+  const { rows } = await trx.raw(
     `SELECT a.* FROM unnest(?::text[], ?::char(26)[]) AS k(namespace, id)
        CROSS JOIN LATERAL (SELECT * FROM ${T.realizations} r WHERE r.namespace = k.namespace AND r.run_id = k.id OFFSET 0) a
       ORDER BY a.created_at, a.sort_hint, a.id`,

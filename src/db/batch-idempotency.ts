@@ -1,5 +1,5 @@
 import { Knex } from 'knex';
-import { prepared, SqlPart } from './batch-sql';
+import { SqlPart } from './batch-sql';
 import { KeyRef } from './idempotency';
 import { T } from './tables';
 
@@ -25,8 +25,7 @@ export function keyId(ref: KeyRef): string {
 export async function claimKeys(trx: Knex.Transaction, claims: KeyClaim[]): Promise<Set<string>> {
   if (claims.length === 0) return new Set();
   const sorted = [...claims].sort((a, b) => (keyId(a) < keyId(b) ? -1 : 1));
-  const { rows } = await prepared(
-    trx,
+  const { rows } = await trx.raw(
     `INSERT INTO ${T.idempotency} (queue, namespace, key, payload_hash, job_id)
      SELECT q, n, k, h, nullif(j, '') FROM unnest(?::text[], ?::text[], ?::text[], ?::char(64)[], ?::text[]) WITH ORDINALITY AS c(q, n, k, h, j, o)
      ORDER BY o
@@ -40,8 +39,7 @@ export async function claimKeys(trx: Knex.Transaction, claims: KeyClaim[]): Prom
 /** The stored hash and result of keys seen before (replays), in one statement. */
 export async function loadStoredKeys(trx: Knex.Transaction, refs: KeyRef[]): Promise<Map<string, StoredKey>> {
   if (refs.length === 0) return new Map();
-  const { rows } = await prepared(
-    trx,
+  const { rows } = await trx.raw(
     `SELECT k.queue, k.namespace, k.key, k.payload_hash, k.result
        FROM ${T.idempotency} k
        JOIN unnest(?::text[], ?::text[], ?::text[]) AS r(q, n, key) ON k.queue = r.q AND k.namespace = r.n AND k.key = r.key`,
