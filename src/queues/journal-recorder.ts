@@ -97,11 +97,13 @@ export async function recordRejected(knex: Knex, scope: JournalScope, data: unkn
   }
 }
 
+export type JobLogWrite = (job: Job, line: string) => Promise<unknown>;
+
 /** Copies the entry to the job's log (Bull Board shows it); the journal row is the record. */
-export async function logToJob(job: Job, entry: JournalEntry | null, logger: Logger): Promise<void> {
+export async function logToJob(job: Job, entry: JournalEntry | null, logger: Logger, write: JobLogWrite = (j, line) => j.log(line)): Promise<void> {
   if (!entry) return;
   try {
-    await job.log(summarize(entry));
+    await write(job, summarize(entry));
   } catch (err) {
     logger.warn({ err, queue: job.queueName, jobId: job.id }, 'could not copy the journal entry to the job log');
   }

@@ -7,7 +7,8 @@ import { redisOptions } from './connection';
 import { DelayJob, JobResult } from './job-context';
 import { jobDefinition, QUEUE_NAMES } from './registry';
 import type { JournalEntry } from '../domain/journal';
-import { logToJob } from './journal-recorder';
+import { JobLogWrite, logToJob } from './journal-recorder';
+import { JobLogWriter } from './job-log';
 import { runJob } from './run-job';
 import { batchSizeFromEnv } from './batch-item';
 import { batchedConcurrency, createBatchRunner, JobRunner } from './batch-runner';
@@ -62,7 +63,7 @@ export function errorCodeOf(err: unknown): string | null {
   return null;
 }
 
-export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: JobRunner = runJob) {
+export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: JobRunner = runJob, writeLog?: JobLogWrite) {
   return async (job: Job, token?: string): Promise<JobResult> => {
     const started = process.hrtime.bigint();
     const def = jobDefinition(job.queueName);
@@ -75,11 +76,11 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
         throw new DomainError('unknown_job', `no handler for job "${job.name}" on queue "${job.queueName}"`);
       }
       const result = await run(def, job.data, { knex: deps.knex, logger: deps.logger, job, jobId: job.id ?? null, resumedAfterDelay: resumedAfterDelay(job), onJournal: (e) => (entry = e) });
-      await logToJob(job, entry, deps.logger);
+      await logToJob(job, entry, deps.logger, writeLog);
       deps.logger.info({ ...fields, chargeId: fields.chargeId ?? result.chargeId, durationMs: ms(), outcome: result.replayed ? 'replayed' : 'applied' }, 'job completed');
       return result;
     } catch (err) {
-      await logToJob(job, entry, deps.logger);
+      await logToJob(job, entry, deps.logger, writeLog);
       const outcome = await toBullMqOutcome(err, job, token);
       if (outcome instanceof DelayedError) {
         deps.logger.info({ ...fields, durationMs: ms(), outcome: 'delayed' }, outcome.message);
@@ -95,7 +96,8 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
 /** One BullMQ Worker per queue (SPEC §3: the queue name is the job kind). */
 export function startWorkers(deps: WorkerDeps): Worker[] {
   const batchSize = deps.batchSize ?? batchSizeFromEnv();
-  const processor = createProcessor(deps, batchSize > 1 ? createBatchRunner(deps, batchSize) : runJob);
+  const logs = new JobLogWriter();
+  const processor = createProcessor(deps, batchSize > 1 ? createBatchRunner(deps, batchSize) : runJob, (job, line) => logs.write(job, line));
   return (deps.queues ?? QUEUE_NAMES).map((queue) => {
     const worker = new Worker(queue, processor, {
       connection: redisOptions(deps.redisUrl, 'worker'),
@@ -109,6 +111,7 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
       metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
     });
     worker.on('error', (err) => deps.logger.error({ queue, err }, 'worker error'));
+    logs.attach(queue, worker.getBackend());
     return worker;
   });
 }
