@@ -14,6 +14,7 @@ export interface BenchOptions {
   mixedCharges: number;
   jobsPerCharge: number;
   latencySeconds: number;
+  latencyWarmupSeconds: number;
   rssJobs: [number, number];
   pgbenchSeconds: number;
   only: Scenario[];
@@ -51,7 +52,8 @@ export function parseArgs(argv: string[]): BenchOptions {
     .option('--per-job-jobs <n>', 'jobs per run on the (slower) per-job path', positive, 5000)
     .option('--mixed-charges <n>', 'charges taken through the whole lifecycle per run', positive, 2000)
     .option('--jobs-per-charge <n>', 'allocations per charge in the contention scenario', positive, 50)
-    .option('--latency-seconds <n>', 'duration of the fixed-load latency run', positive, 10)
+    .option('--latency-seconds <n>', 'duration of the fixed-load latency run (measured)', positive, 10)
+    .option('--latency-warmup-seconds <n>', 'the same load first, not measured: a fresh worker process compiles its code and opens its connections', positive, 3)
     .option('--rss-jobs <a,b>', 'job counts at which the worker’s peak RSS is compared', pair, [20000, 200000] as [number, number])
     .option('--pgbench-seconds <n>', 'duration of each pgbench run', positive, 10)
     .option('--only <list>', `scenarios to run (${SCENARIOS.join(',')}); ratios need ceiling and noop`, scenarios, [...SCENARIOS])

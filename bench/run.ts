@@ -57,8 +57,8 @@ async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbenc
   const maxRate = rows.get(`allocate-credit batched (batch ${batchSize})`)?.rates.at(-1);
   if (want('latency') && maxRate) {
     const rate = Math.max(1, Math.round(maxRate / 2));
-    const m = await allocateEndToEnd(ctx, { label: 'latency', jobs: rate * opts.latencySeconds, perCharge: 1, batchSize, concurrency, rate });
-    add('latency at 50 % of max (batched)', m, 'producer at half the batched allocate rate of the same run; the rate column is the offered load');
+    const m = await allocateEndToEnd(ctx, { label: 'latency', jobs: rate * opts.latencySeconds, warmupJobs: rate * opts.latencyWarmupSeconds, perCharge: 1, batchSize, concurrency, rate });
+    add('latency at 50 % of max (batched)', m, `producer at half the batched allocate rate of the same run, ${opts.latencySeconds} s measured after ${opts.latencyWarmupSeconds} s of warm-up; the rate column is the offered load`);
   }
 }
 

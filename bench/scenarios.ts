@@ -144,14 +144,19 @@ export interface AllocateRun {
   concurrency: number;
   rate?: number;
   processes?: number;
+  /** Jobs run first at the same rate and left out of the figures (warm-up). */
+  warmupJobs?: number;
 }
 
 export async function allocateEndToEnd(ctx: Ctx, a: AllocateRun): Promise<Measured> {
   const namespace = `bench-${a.label}-${ctx.run}`;
-  const charges = await seedCharges(ctx.db.knex, namespace, Math.ceil(a.jobs / a.perCharge));
-  const payloads = allocationPayloads(namespace, charges, a.perCharge).slice(0, a.jobs);
-  const [m] = await runStages(ctx, a.label, { batchSize: a.batchSize, concurrency: a.concurrency }, [{ queue: 'allocate-credit', payloads, rate: a.rate }], a.processes);
-  return m;
+  const warmup = a.warmupJobs ?? 0;
+  const charges = await seedCharges(ctx.db.knex, namespace, Math.ceil((warmup + a.jobs) / a.perCharge));
+  const payloads = allocationPayloads(namespace, charges, a.perCharge).slice(0, warmup + a.jobs);
+  const stages: QueueStage[] = [{ queue: 'allocate-credit', payloads: payloads.slice(warmup), rate: a.rate, firstId: warmup + 1 }];
+  if (warmup > 0) stages.unshift({ queue: 'allocate-credit', payloads: payloads.slice(0, warmup), rate: a.rate });
+  const measured = await runStages(ctx, a.label, { batchSize: a.batchSize, concurrency: a.concurrency }, stages, a.processes);
+  return measured[measured.length - 1];
 }
 
 const PERIOD = { from: '2026-01-01T00:00:00Z', to: '2026-02-01T00:00:00Z' };
