@@ -1,0 +1,83 @@
+import { expect } from 'chai';
+import { Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { loadConfig } from '../../src/config';
+import { redisOptions } from '../../src/queues/connection';
+import { JobLogWriter } from '../../src/queues/job-log';
+import { dropPrefix, testPrefix } from '../helpers/queue';
+
+// The job log lines of a batch go to Redis in one pipeline: each line must land on its own job, in
+// order, with BullMQ's keepLogs and missing-job rules.
+
+const { redisUrl } = loadConfig();
+
+describe('JobLogWriter: job log lines pipelined per turn of the event loop', function () {
+  this.timeout(20000);
+  const prefix = testPrefix('joblog');
+  const name = 'log-test';
+  let queue: Queue;
+  let events: QueueEvents;
+  let worker: Worker | null = null;
+
+  before(async () => {
+    queue = new Queue(name, { connection: redisOptions(redisUrl, 'producer'), prefix });
+    events = new QueueEvents(name, { connection: redisOptions(redisUrl, 'worker'), prefix });
+    events.setMaxListeners(50); // 20 jobs awaited at once
+    await events.waitUntilReady();
+  });
+
+  afterEach(async () => {
+    await worker?.close();
+    worker = null;
+  });
+
+  after(async () => {
+    await events.close();
+    await queue.close();
+    await dropPrefix(prefix);
+  });
+
+  function startWorker(processor: (job: Job, logs: JobLogWriter) => Promise<unknown>, concurrency = 20): void {
+    const logs = new JobLogWriter();
+    worker = new Worker(name, (job) => processor(job, logs), { connection: redisOptions(redisUrl, 'worker'), prefix, concurrency });
+    logs.attach(name, worker.getBackend());
+  }
+
+  it('gives each of 20 jobs finishing together exactly its own lines, in order', async () => {
+    startWorker(async (job, logs) => {
+      await Promise.all([logs.write(job, `first ${job.data.n}`), logs.write(job, `second ${job.data.n}`)]);
+      return null;
+    });
+    const jobs = await queue.addBulk(Array.from({ length: 20 }, (_, n) => ({ name, data: { n } })));
+    await Promise.all(jobs.map((j) => j.waitUntilFinished(events)));
+    for (const j of jobs) {
+      const { logs, count } = await queue.getJobLogs(j.id!);
+      expect({ logs, count }).to.deep.equal({ logs: [`first ${j.data.n}`, `second ${j.data.n}`], count: 2 });
+    }
+  });
+
+  it("keeps only the job's last keepLogs lines, as job.log does", async () => {
+    startWorker(async (job, logs) => {
+      for (const line of ['a', 'b', 'c']) await logs.write(job, line);
+      return null;
+    });
+    const job = await queue.add(name, {}, { keepLogs: 2 });
+    await job.waitUntilFinished(events);
+    expect(await queue.getJobLogs(job.id!)).to.deep.equal({ logs: ['b', 'c'], count: 2 });
+  });
+
+  it('rejects a line for a job that no longer exists, and writes nothing for it', async () => {
+    let outcome: unknown = null;
+    startWorker(async (job, logs) => {
+      const ghost = new Job(queue, name, {}, {}, 'no-such-job');
+      outcome = await logs.write(ghost, 'lost').then(
+        () => 'written',
+        (err: Error) => err.message,
+      );
+      return null;
+    });
+    const job = await queue.add(name, {});
+    await job.waitUntilFinished(events);
+    expect(outcome).to.equal('job no-such-job is missing (addLog -1)');
+    expect(await queue.getJobLogs('no-such-job')).to.deep.equal({ logs: [], count: 0 });
+  });
+});
