@@ -21,7 +21,9 @@ describe('JobLogWriter: job log lines pipelined per turn of the event loop', fun
   before(async () => {
     queue = new Queue(name, { connection: redisOptions(redisUrl, 'producer'), prefix });
     events = new QueueEvents(name, { connection: redisOptions(redisUrl, 'worker'), prefix });
-    events.setMaxListeners(50); // 20 jobs awaited at once
+    // 20 jobs awaited at once, each listening on both
+    events.setMaxListeners(50);
+    queue.setMaxListeners(50);
     await events.waitUntilReady();
   });
 
