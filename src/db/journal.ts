@@ -9,57 +9,54 @@ export const JOURNAL_TABLE = 'flat_fee_job_journal';
 /** Bookkeeping, not effects: left out of what a job changed. */
 const BOOKKEEPING_TABLES = [JOURNAL_TABLE, T.idempotency, 'knex_migrations', 'knex_migrations_lock'];
 
-/**
- * Row writes per table so far, from PostgreSQL's own per-backend counters: no trigger and no
- * repository has to count. They also hold earlier transactions of this connection not yet flushed
- * to the shared statistics, so only a difference of two readings in one transaction is meaningful.
- */
-export async function readTableCounters(trx: Knex.Transaction): Promise<TableCounters> {
-  // The functions behind pg_stat_xact_user_tables, without the view's join and GROUP BY over
-  // pg_index: about a third of the cost, and this runs twice per applied job.
-  const { rows } = await trx.raw(
-    `SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM (
-       SELECT c.relname, pg_stat_get_xact_tuples_inserted(c.oid) AS n_tup_ins,
-              pg_stat_get_xact_tuples_updated(c.oid) AS n_tup_upd, pg_stat_get_xact_tuples_deleted(c.oid) AS n_tup_del
-       FROM pg_class c
-       WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND NOT (c.relname = ANY(?))
-     ) t WHERE n_tup_ins + n_tup_upd + n_tup_del > 0`,
-    [BOOKKEEPING_TABLES],
-  );
-  // Row counts (bigint arrives as text), not money: Number() is exact here.
-  return new Map(
-    rows.map((r: Record<string, string>) => [r.relname, { inserted: Number(r.n_tup_ins), updated: Number(r.n_tup_upd), deleted: Number(r.n_tup_del) }]),
-  );
-}
-
 export interface RunTotalsSnapshot {
   runId: string | null;
   totals: TotalsJson | null;
 }
 
-function currentRunTotals(db: Knex, namespace: string, chargeId: string) {
-  return db(`${T.charges} as c`)
-    .leftJoin(`${T.runs} as r`, 'r.id', 'c.current_realization_run_id')
-    .where({ 'c.namespace': namespace, 'c.id': chargeId })
-    .first(['c.current_realization_run_id as run_id', ...TOTAL_COLUMN_NAMES.map((c) => `r.${c}`)]);
+/** What the journal reads before and after an effect, in the effect's transaction. */
+export interface EffectSnapshot {
+  counters: TableCounters;
+  /** The charge's current run and its totals; null when the charge does not exist (or none is named). */
+  charge: RunTotalsSnapshot | null;
 }
 
-function snapshotOf(row: Record<string, any> | undefined): RunTotalsSnapshot | null {
-  if (!row) return null;
-  return { runId: row.run_id ?? null, totals: row.run_id ? totalsToJson(fromDbTotals(row)) : null };
+// Row writes per table so far, from PostgreSQL's own per-backend counters: no trigger and no
+// repository has to count. They also hold earlier transactions of this connection not yet flushed
+// to the shared statistics, so only a difference of two readings in one transaction is meaningful.
+// These are the functions behind pg_stat_xact_user_tables, without the view's join and GROUP BY
+// over pg_index (about a third of the cost). Row counts fit a JSON number exactly.
+const COUNTERS = `SELECT coalesce(json_agg(json_build_array(relname, n_tup_ins, n_tup_upd, n_tup_del)), '[]'::json) FROM (
+    SELECT c.relname, pg_stat_get_xact_tuples_inserted(c.oid) AS n_tup_ins,
+           pg_stat_get_xact_tuples_updated(c.oid) AS n_tup_upd, pg_stat_get_xact_tuples_deleted(c.oid) AS n_tup_del
+      FROM pg_class c
+     WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND NOT (c.relname = ANY(?))
+  ) t WHERE n_tup_ins + n_tup_upd + n_tup_del > 0`;
+
+function snapshotSql(lock: boolean): string {
+  const totals = TOTAL_COLUMN_NAMES.map((c) => `r.${c}`).join(', ');
+  return `SELECT (${COUNTERS}) AS counters, s.*
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (
+      SELECT true AS found, c.current_realization_run_id AS run_id, ${totals}
+        FROM ${T.charges} c LEFT JOIN ${T.runs} r ON r.id = c.current_realization_run_id
+       WHERE c.namespace = ? AND c.id = ?${lock ? ' FOR UPDATE OF c' : ''}
+    ) s ON true`;
 }
 
 /**
- * Locks the charge (the same row lock every handler takes first, so the lock order is unchanged)
- * and reads its current run's totals: jobs on one charge serialize, so "before" of one entry is
- * "after" of the previous one.
+ * The table counters and the charge's current-run totals in one round trip. Before the effect the
+ * charge row is locked (the same lock every handler takes first, so the lock order is unchanged):
+ * jobs on one charge serialize, so "before" of one entry is "after" of the previous one.
  */
-export async function lockChargeTotals(trx: Knex.Transaction, namespace: string, chargeId: string): Promise<RunTotalsSnapshot | null> {
-  return snapshotOf(await currentRunTotals(trx, namespace, chargeId).forUpdate('c'));
-}
-
-export async function readChargeTotals(db: Knex, namespace: string, chargeId: string): Promise<RunTotalsSnapshot | null> {
-  return snapshotOf(await currentRunTotals(db, namespace, chargeId));
+export async function readEffectSnapshot(trx: Knex.Transaction, namespace: string, chargeId: string | null, lock: boolean): Promise<EffectSnapshot> {
+  const { rows } = await trx.raw(snapshotSql(lock && chargeId !== null), [BOOKKEEPING_TABLES, namespace, chargeId]);
+  const row = rows[0] as Record<string, any>;
+  const counters: TableCounters = new Map(
+    (row.counters as Array<[string, number, number, number]>).map(([table, inserted, updated, deleted]) => [table, { inserted, updated, deleted }]),
+  );
+  if (!row.found) return { counters, charge: null };
+  return { counters, charge: { runId: row.run_id ?? null, totals: row.run_id ? totalsToJson(fromDbTotals(row)) : null } };
 }
 
 /** PostgreSQL text cannot hold NUL; a rejected payload may carry one, and its row must still be written. */

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DomainError } from '../domain/errors';
 import { chargeIdOf, changesBetween, JournalEntry, summarize, TableCounters } from '../domain/journal';
-import { appendEntry, lockChargeTotals, readChargeTotals, readTableCounters, RunTotalsSnapshot } from '../db/journal';
+import { appendEntry, readEffectSnapshot, RunTotalsSnapshot } from '../db/journal';
 import { isTransientFault } from '../db/pg-errors';
 import { DelayJob } from './job-context';
 
@@ -24,9 +24,8 @@ export function attemptOf(job: Job | null): number | null {
 }
 
 export async function beginEffect(trx: Knex.Transaction, namespace: string, data: unknown): Promise<EffectBaseline> {
-  const chargeId = chargeIdOf(data);
-  const before = chargeId ? await lockChargeTotals(trx, namespace, chargeId) : null;
-  return { counters: await readTableCounters(trx), before };
+  const { counters, charge } = await readEffectSnapshot(trx, namespace, chargeIdOf(data), true);
+  return { counters, before: charge };
 }
 
 /** The `applied` entry commits with the effect: it exists exactly when the effect does. */
@@ -37,9 +36,9 @@ export async function recordApplied(
   data: unknown,
   result: Record<string, unknown>,
 ): Promise<JournalEntry> {
-  const changes = changesBetween(baseline.counters, await readTableCounters(trx));
   const chargeId = chargeIdOf(data, result);
-  const after = chargeId ? await readChargeTotals(trx, scope.namespace, chargeId) : null;
+  const { counters, charge: after } = await readEffectSnapshot(trx, scope.namespace, chargeId, false);
+  const changes = changesBetween(baseline.counters, counters);
   const entry: JournalEntry = {
     ...scope,
     chargeId,
