@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config';
 import { createKnex } from '../src/db/knex';
 import { migrateLatest } from '../src/db/migrate';
 import { runJob } from '../src/queues/run-job';
+import { cloneCharge } from '../test/helpers/clone-charges';
 
 const baseUrl = loadConfig().databaseUrl;
 
@@ -64,30 +65,12 @@ export function chargePayload(namespace: string, id: string, amount: string) {
 
 /**
  * `count` active credit_then_invoice charges with their current run: one made by the real
- * create-charge job, the rest copied from it in three statements (setup, not the thing measured).
+ * create-charge job, the rest copied from it (setup, not the thing measured).
  */
 export async function seedCharges(knex: Knex, namespace: string, count: number, amount = '1000000'): Promise<string[]> {
   const template = ulid();
   const created = await runJob(createChargeJob, chargePayload(namespace, template, amount), { knex, logger: pino({ level: 'silent' }), job: null, jobId: `seed-${template}` });
-  const templateRun = created.currentRunId as string;
-  const ids = Array.from({ length: count - 1 }, () => ulid());
-  const runIds = ids.map(() => ulid());
-  await knex.transaction(async (trx) => {
-    await trx.raw(
-      `INSERT INTO charge_flat_fees SELECT (jsonb_populate_record(t, jsonb_build_object('id', n.cid, 'current_realization_run_id', null))).*
-         FROM charge_flat_fees t, unnest(?::text[]) AS n(cid) WHERE t.id = ?`,
-      [ids, template],
-    );
-    await trx.raw(
-      `INSERT INTO charge_flat_fee_runs SELECT (jsonb_populate_record(r, jsonb_build_object('id', n.rid, 'charge_id', n.cid))).*
-         FROM charge_flat_fee_runs r, unnest(?::text[], ?::text[]) AS n(cid, rid) WHERE r.id = ?`,
-      [ids, runIds, templateRun],
-    );
-    await trx.raw(
-      `UPDATE charge_flat_fees c SET current_realization_run_id = n.rid FROM unnest(?::text[], ?::text[]) AS n(cid, rid) WHERE c.id = n.cid`,
-      [ids, runIds],
-    );
-  });
+  const copies = await cloneCharge(knex, { chargeId: template, runId: created.currentRunId as string }, count - 1);
   await knex.raw('ANALYZE');
-  return [template, ...ids];
+  return [template, ...copies.map((c) => c.chargeId)];
 }

@@ -6,6 +6,7 @@ import { journalInsert } from '../../src/db/batch-journal';
 import { writeTogether } from '../../src/db/batch-sql';
 import { useTestDatabase } from '../helpers/db';
 import { NS } from '../helpers/fixtures';
+import { cloneCharge } from '../helpers/clone-charges';
 import { createCharge } from '../helpers/seed';
 
 // The batch statements run on tables whose statistics may predate their rows (a fresh deployment,
@@ -29,21 +30,9 @@ describe('batch statements on tables whose statistics are older than their rows'
   before(async () => {
     const knex = db().knex;
     const { chargeId, runId } = await createCharge(knex, { settlementMode: 'credit_then_invoice' });
-    const ids = Array.from({ length: RUNS - 1 }, () => ulid());
-    const runs = ids.map(() => ulid());
-    await knex.raw(
-      `INSERT INTO charge_flat_fees SELECT (jsonb_populate_record(t, jsonb_build_object('id', n.cid, 'current_realization_run_id', null))).*
-         FROM charge_flat_fees t, unnest(?::text[]) AS n(cid) WHERE t.id = ?`,
-      [ids, chargeId],
-    );
-    await knex.raw(
-      `INSERT INTO charge_flat_fee_runs SELECT (jsonb_populate_record(r, jsonb_build_object('id', n.rid, 'charge_id', n.cid))).*
-         FROM charge_flat_fee_runs r, unnest(?::text[], ?::text[]) AS n(cid, rid) WHERE r.id = ?`,
-      [ids, runs, runId],
-    );
-    await knex.raw(`UPDATE charge_flat_fees c SET current_realization_run_id = n.rid FROM unnest(?::text[], ?::text[]) AS n(cid, rid) WHERE c.id = n.cid`, [ids, runs]);
-    chargeIds = [chargeId, ...ids];
-    runIds = [runId!, ...runs];
+    const copies = await cloneCharge(knex, { chargeId, runId: runId! }, RUNS - 1);
+    chargeIds = [chargeId, ...copies.map((c) => c.chargeId)];
+    runIds = [runId!, ...copies.map((c) => c.runId)];
     // Statistics now say "no realizations"; then every run gets two.
     await knex.raw('ANALYZE charge_flat_fee_run_credit_allocations');
     await knex.raw(
