@@ -9,6 +9,7 @@ import { ledgerDiff, modelFigures, readLedger, tableFigures } from '../helpers/l
 import { PrivateRedis } from '../helpers/private-redis';
 import { dropPrefix, testPrefix } from '../helpers/queue';
 import { buildScenario, Scenario } from '../helpers/scenario';
+import IORedis from 'ioredis';
 import { FAST_STALLS, startWorkerProcess, WorkerProcess } from '../helpers/worker-process';
 
 // Faults: the database drops the worker's connections mid-transaction and Redis dies and comes
@@ -144,5 +145,97 @@ describe('reliability: database and Redis faults while jobs flow', function () {
     await expectModelLedger(db().knex, scenario);
     const replayed = (await Promise.all(QUEUE_NAMES.map((q) => jobsIn(queues!.queue(q), 'completed')))).flat().filter((j) => j.returnvalue?.replayed).length;
     process.stderr.write(`      ${sent} jobs across a 2 s Redis outage (${inFlight.waiting + inFlight.active} pending at the kill, ${replayed} redelivered and replayed); a job added after the restart completed in ${lateMs} ms\n`);
+  });
+  /** Runs every phase of the scenario, each after the previous one finished; returns the jobs sent. */
+  async function runPhases(q: FlatFeeQueues, scenario: Scenario, random: () => number): Promise<number> {
+    let sent = 0;
+    for (const phase of scenario.phases) {
+      await enqueueAll(q, shuffle(phase, random));
+      sent += phase.length;
+      await waitForFinished(q, sent, { timeoutMs: 60000 });
+    }
+    return sent;
+  }
+
+  it(`starts while Redis is down and serves jobs once it is up, without a restart (seed ${SEED})`, async () => {
+    const random = seeded(SEED + 2);
+    redis = await PrivateRedis.start();
+    await redis.kill();
+    prefix = testPrefix('redis-late');
+
+    // Given a worker started while nothing listens on its Redis port
+    worker = new WorkerProcess({ databaseUrl: db().url, redisUrl: redis.url, prefix, concurrency: 8, env: FAST_STALLS });
+    const pid = worker.pid;
+    await new Promise((r) => setTimeout(r, 2000));
+    const aliveWhileDown = worker.alive;
+    const startedWhileDown = worker.recentLog().includes('"worker started"');
+
+    // When Redis comes up
+    await redis.restart();
+    const upAt = Date.now();
+    await worker.ready(20000);
+    const startedMs = Date.now() - upAt;
+    queues = new FlatFeeQueues({ redisUrl: redis.url, prefix, defaultJobOptions: JOB_DEFAULTS });
+    const scenario = buildScenario('ns-redis-late', 20, random, undefined);
+    const sent = await runPhases(queues, scenario, random);
+
+    // Then the same process waited, started within seconds and applied everything exactly once
+    expect(aliveWhileDown, worker.recentLog()).to.equal(true);
+    expect(startedWhileDown, 'worker reported started with no Redis').to.equal(false);
+    expect(startedMs, 'ms from Redis up to "worker started"').to.be.below(5000);
+    expect(await tally(queues)).to.deep.include({ completed: sent, failed: 0, active: 0 });
+    expect(worker.pid).to.equal(pid);
+    await expectModelLedger(db().knex, scenario);
+    process.stderr.write(`      worker started ${startedMs} ms after Redis came up; ${sent} jobs then completed\n`);
+  });
+
+  it(`rides out CLIENT KILL of every Redis connection while jobs flow (seed ${SEED})`, async () => {
+    const random = seeded(SEED + 3);
+    redis = await PrivateRedis.start();
+    prefix = testPrefix('redis-kill');
+    queues = new FlatFeeQueues({ redisUrl: redis.url, prefix, defaultJobOptions: JOB_DEFAULTS });
+    for (const name of QUEUE_NAMES) queues.queue(name).on('error', () => {}); // the kill is the point
+    worker = await startWorkerProcess({ databaseUrl: db().url, redisUrl: redis.url, prefix, concurrency: 8, env: FAST_STALLS });
+    const pid = worker.pid;
+    const scenario = buildScenario('ns-redis-kill', CHARGES, random, undefined);
+    await enqueueAll(queues, scenario.phases[0]);
+    await waitForFinished(queues, scenario.phases[0].length, { timeoutMs: 60000 });
+
+    // Given every client connection (the worker's blocking and command connections, the producer's)
+    // killed by the server while the realizations are in flight
+    await enqueueAll(queues, shuffle(scenario.phases[1], random));
+    await new Promise((r) => setTimeout(r, 300));
+    const admin = new IORedis(redis.url);
+    let killed: number;
+    try {
+      const inFlight = await tally(queues);
+      expect(inFlight.waiting + inFlight.active, 'jobs pending at the kill').to.be.greaterThan(0);
+      killed = Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'));
+    } finally {
+      admin.disconnect();
+    }
+
+    // When a new charge is created right after
+    const extra = buildScenario('ns-redis-kill', 1, random, undefined);
+    const late = { ...extra.phases[0][0], jobId: `late-${extra.phases[0][0].jobId}` };
+    const lateJob = await addOnceReconnected(queues, late);
+    let sent = scenario.phases[0].length + scenario.phases[1].length + 1;
+    await waitForFinished(queues, sent, { timeoutMs: 60000 });
+    const lateMs = (await Job.fromId(queues.queue(late.queue), late.jobId))!.finishedOn! - lateJob.timestamp;
+    const rest = [...scenario.phases[2], ...extra.phases[1].map((j) => ({ ...j, jobId: `late-${j.jobId}` }))];
+    await enqueueAll(queues, rest);
+    sent += rest.length;
+    Object.assign(scenario.expected, extra.expected);
+    Object.assign(scenario.amounts, extra.amounts);
+
+    // Then it completes within 5 s, by the same process, and the ledger is exact
+    const done = await waitForFinished(queues, sent, { timeoutMs: 60000 });
+    expect(killed, 'connections killed').to.be.greaterThan(2);
+    expect(lateMs, 'ms from adding the late job to its completion').to.be.below(5000);
+    expect(done).to.deep.include({ completed: sent, failed: 0, active: 0 });
+    expect(worker.alive, worker.recentLog()).to.equal(true);
+    expect(worker.pid).to.equal(pid);
+    await expectModelLedger(db().knex, scenario);
+    process.stderr.write(`      ${killed} connections killed with ${sent} jobs flowing; a job added right after completed in ${lateMs} ms\n`);
   });
 });
