@@ -45,6 +45,46 @@ async function addOnceReconnected(queues: FlatFeeQueues, job: PlannedJob): Promi
   }
 }
 
+/**
+ * After a Redis fault: a new charge's first job is added (retried while the producer reconnects) and
+ * must finish together with everything in flight (phases 0 and 1); then phase 2 and the new charge's
+ * rest are sent. The new charge joins the expected ledger. Returns the late job's final state, how long
+ * it took from its enqueue to its finish, and how many jobs were sent in all.
+ */
+async function lateChargeAfterFault(queues: FlatFeeQueues, scenario: Scenario, random: () => number): Promise<{ lateState: string; lateMs: number; sent: number }> {
+  const extra = buildScenario(scenario.namespace, 1, random, undefined);
+  const late = { ...extra.phases[0][0], jobId: `late-${extra.phases[0][0].jobId}` };
+  const lateJob = await addOnceReconnected(queues, late);
+  let sent = scenario.phases[0].length + scenario.phases[1].length + 1;
+  await waitForFinished(queues, sent, { timeoutMs: 60000 });
+  const lateState = await lateJob.getState();
+  const lateMs = (await Job.fromId(queues.queue(late.queue), late.jobId))!.finishedOn! - lateJob.timestamp;
+  const rest = [...scenario.phases[2], ...extra.phases[1].map((j) => ({ ...j, jobId: `late-${j.jobId}` }))];
+  await enqueueAll(queues, rest);
+  sent += rest.length;
+  Object.assign(scenario.expected, extra.expected);
+  Object.assign(scenario.amounts, extra.amounts);
+  return { lateState, lateMs, sent };
+}
+
+/** Everything sent finished once, the late job within 5 s, all by the same worker process; the ledger is exact. */
+async function expectRecovered(
+  queues: FlatFeeQueues,
+  worker: WorkerProcess,
+  pid: number,
+  scenario: Scenario,
+  late: { lateState: string; lateMs: number; sent: number },
+  knex: Parameters<typeof readLedger>[0],
+): Promise<void> {
+  const done = await waitForFinished(queues, late.sent, { timeoutMs: 60000 });
+  expect(late.lateState).to.equal('completed');
+  expect(late.lateMs, 'ms from adding the late job to its completion').to.be.below(5000);
+  expect(done).to.deep.include({ completed: late.sent, failed: 0, active: 0 });
+  expect(worker.alive, worker.recentLog()).to.equal(true);
+  expect(worker.pid).to.equal(pid);
+  await expectModelLedger(knex, scenario);
+}
+
 describe('reliability: database and Redis faults while jobs flow', function () {
   this.timeout(LONG ? 600000 : 120000);
   const db = useTestDatabase('faults');
@@ -120,29 +160,12 @@ describe('reliability: database and Redis faults while jobs flow', function () {
     await redis.restart();
 
     // When a new charge is created after the restart, it completes within 5 s without restarting the worker
-    const extra = buildScenario('ns-redis', 1, random, undefined);
-    const late = extra.phases[0][0];
-    late.jobId = `late-${late.jobId}`;
-    const lateJob = await addOnceReconnected(queues, late);
-    let sent = scenario.phases[0].length + scenario.phases[1].length + 1;
-    await waitForFinished(queues, sent, { timeoutMs: 60000 });
-    const lateState = await lateJob.getState();
-    const lateMs = (await Job.fromId(queues.queue(late.queue), late.jobId))!.finishedOn! - lateJob.timestamp;
-    const rest = [...scenario.phases[2], ...extra.phases[1].map((j) => ({ ...j, jobId: `late-${j.jobId}` }))];
-    await enqueueAll(queues, rest);
-    sent += rest.length;
-    Object.assign(scenario.expected, extra.expected);
-    Object.assign(scenario.amounts, extra.amounts);
+    const late = await lateChargeAfterFault(queues, scenario, random);
+    const { lateMs, sent } = late;
 
     // Then everything completed once, by the same process, and the ledger is exact
-    const done = await waitForFinished(queues, sent, { timeoutMs: 60000 });
     expect(inFlight.waiting + inFlight.active, 'jobs pending when Redis died').to.be.greaterThan(0);
-    expect(lateState).to.equal('completed');
-    expect(lateMs, 'ms from adding the late job to its completion').to.be.below(5000);
-    expect(done).to.deep.include({ completed: sent, failed: 0, active: 0 });
-    expect(worker.alive, worker.recentLog()).to.equal(true);
-    expect(worker.pid).to.equal(pid);
-    await expectModelLedger(db().knex, scenario);
+    await expectRecovered(queues, worker, pid, scenario, late, db().knex);
     const replayed = (await Promise.all(QUEUE_NAMES.map((q) => jobsIn(queues!.queue(q), 'completed')))).flat().filter((j) => j.returnvalue?.replayed).length;
     process.stderr.write(`      ${sent} jobs across a 2 s Redis outage (${inFlight.waiting + inFlight.active} pending at the kill, ${replayed} redelivered and replayed); a job added after the restart completed in ${lateMs} ms\n`);
   });
@@ -216,26 +239,12 @@ describe('reliability: database and Redis faults while jobs flow', function () {
     }
 
     // When a new charge is created right after
-    const extra = buildScenario('ns-redis-kill', 1, random, undefined);
-    const late = { ...extra.phases[0][0], jobId: `late-${extra.phases[0][0].jobId}` };
-    const lateJob = await addOnceReconnected(queues, late);
-    let sent = scenario.phases[0].length + scenario.phases[1].length + 1;
-    await waitForFinished(queues, sent, { timeoutMs: 60000 });
-    const lateMs = (await Job.fromId(queues.queue(late.queue), late.jobId))!.finishedOn! - lateJob.timestamp;
-    const rest = [...scenario.phases[2], ...extra.phases[1].map((j) => ({ ...j, jobId: `late-${j.jobId}` }))];
-    await enqueueAll(queues, rest);
-    sent += rest.length;
-    Object.assign(scenario.expected, extra.expected);
-    Object.assign(scenario.amounts, extra.amounts);
+    const late = await lateChargeAfterFault(queues, scenario, random);
+    const { lateMs, sent } = late;
 
     // Then it completes within 5 s, by the same process, and the ledger is exact
-    const done = await waitForFinished(queues, sent, { timeoutMs: 60000 });
     expect(killed, 'connections killed').to.be.greaterThan(2);
-    expect(lateMs, 'ms from adding the late job to its completion').to.be.below(5000);
-    expect(done).to.deep.include({ completed: sent, failed: 0, active: 0 });
-    expect(worker.alive, worker.recentLog()).to.equal(true);
-    expect(worker.pid).to.equal(pid);
-    await expectModelLedger(db().knex, scenario);
+    await expectRecovered(queues, worker, pid, scenario, late, db().knex);
     process.stderr.write(`      ${killed} connections killed with ${sent} jobs flowing; a job added right after completed in ${lateMs} ms\n`);
   });
 });
