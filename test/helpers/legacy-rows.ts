@@ -38,23 +38,25 @@ export async function legacyCharge(knex: Knex, namespace: string, overrides: Row
   return id;
 }
 
-export async function legacyAllocation(knex: Knex, namespace: string, chargeId: string, amount: string, overrides: Row = {}): Promise<string> {
+/**
+ * One row of a legacy child table of a charge: id (given or new), namespace, charge and creation
+ * times as an old deployment wrote them, then the table's own fields (which may use the id).
+ */
+async function legacyChild(knex: Knex, table: string, namespace: string, chargeId: string, fields: (id: string) => Row, overrides: Row): Promise<string> {
   const id = (overrides.id as string) ?? ulid();
-  await knex('charge_flat_fee_credit_allocations').insert({
-    id,
-    namespace,
-    charge_id: chargeId,
-    created_at: CREATED,
-    updated_at: CREATED,
-    service_period_from: FROM,
-    service_period_to: TO,
-    transaction_group_id: `tg-${id}`,
-    amount,
-    type: 'allocation',
-    sort_hint: 0,
-    ...overrides,
-  });
+  await knex(table).insert({ id, namespace, charge_id: chargeId, created_at: CREATED, updated_at: CREATED, ...fields(id), ...overrides });
   return id;
+}
+
+export async function legacyAllocation(knex: Knex, namespace: string, chargeId: string, amount: string, overrides: Row = {}): Promise<string> {
+  return legacyChild(
+    knex,
+    'charge_flat_fee_credit_allocations',
+    namespace,
+    chargeId,
+    (id) => ({ service_period_from: FROM, service_period_to: TO, transaction_group_id: `tg-${id}`, amount, type: 'allocation', sort_hint: 0 }),
+    overrides,
+  );
 }
 
 export function legacyTotals(overrides: Partial<Record<string, string>> = {}): Row {
@@ -72,68 +74,58 @@ export function legacyTotals(overrides: Partial<Record<string, string>> = {}): R
 }
 
 export async function legacyUsage(knex: Knex, namespace: string, chargeId: string, totals: Row, overrides: Row = {}): Promise<string> {
-  const id = (overrides.id as string) ?? ulid();
-  await knex('charge_flat_fee_invoiced_usages').insert({
-    id,
+  return legacyChild(
+    knex,
+    'charge_flat_fee_invoiced_usages',
     namespace,
-    charge_id: chargeId,
-    created_at: CREATED,
-    updated_at: CREATED,
-    service_period_from: FROM,
-    service_period_to: TO,
-    ledger_transaction_group_id: `ltg-${id}`,
-    line_id: ulid(),
-    mutable: true,
-    ...totals,
-    ...overrides,
-  });
-  return id;
+    chargeId,
+    (id) => ({ service_period_from: FROM, service_period_to: TO, ledger_transaction_group_id: `ltg-${id}`, line_id: ulid(), mutable: true, ...totals }),
+    overrides,
+  );
 }
 
 export async function legacyPayment(knex: Knex, namespace: string, chargeId: string, amount: string, overrides: Row = {}): Promise<string> {
-  const id = (overrides.id as string) ?? ulid();
-  await knex('charge_flat_fee_payments').insert({
-    id,
+  return legacyChild(
+    knex,
+    'charge_flat_fee_payments',
     namespace,
-    charge_id: chargeId,
-    line_id: ulid(),
-    invoice_id: ulid(),
-    created_at: CREATED,
-    updated_at: CREATED,
-    service_period_from: FROM,
-    service_period_to: TO,
-    status: 'settled',
-    amount,
-    authorized_transaction_group_id: `atg-${id}`,
-    authorized_at: TO,
-    settled_transaction_group_id: `stg-${id}`,
-    settled_at: TO,
-    ...overrides,
-  });
-  return id;
+    chargeId,
+    (id) => ({
+      line_id: ulid(),
+      invoice_id: ulid(),
+      service_period_from: FROM,
+      service_period_to: TO,
+      status: 'settled',
+      amount,
+      authorized_transaction_group_id: `atg-${id}`,
+      authorized_at: TO,
+      settled_transaction_group_id: `stg-${id}`,
+      settled_at: TO,
+    }),
+    overrides,
+  );
 }
 
 export async function legacyDetailedLine(knex: Knex, namespace: string, chargeId: string, childRef: string, total: string, overrides: Row = {}): Promise<string> {
-  const id = (overrides.id as string) ?? ulid();
-  await knex('charge_flat_fee_detailed_line').insert({
-    id,
+  return legacyChild(
+    knex,
+    'charge_flat_fee_detailed_line',
     namespace,
-    charge_id: chargeId,
-    created_at: CREATED,
-    updated_at: CREATED,
-    child_unique_reference_id: childRef,
-    name: `Line ${childRef}`,
-    quantity: '1',
-    per_unit_amount: total,
-    category: 'regular',
-    payment_term: 'in_advance',
-    service_period_start: FROM,
-    service_period_end: TO,
-    index: 0,
-    ...legacyTotals({ amount: total, charges_total: total, total }),
-    ...overrides,
-  });
-  return id;
+    chargeId,
+    () => ({
+      child_unique_reference_id: childRef,
+      name: `Line ${childRef}`,
+      quantity: '1',
+      per_unit_amount: total,
+      category: 'regular',
+      payment_term: 'in_advance',
+      service_period_start: FROM,
+      service_period_end: TO,
+      index: 0,
+      ...legacyTotals({ amount: total, charges_total: total, total }),
+    }),
+    overrides,
+  );
 }
 
 /** Row counts of every flat-fee table, to show that something wrote nothing. */
