@@ -12,6 +12,7 @@ import { seedLegacy } from '../src/db/legacy-migration-seed';
 import { redisOptions } from '../src/queues/connection';
 import { FlatFeeQueues } from '../src/queues/producer';
 import { QUEUE_NAMES } from '../src/queues/registry';
+import { urlFor } from '../test/helpers/db';
 
 // `npm run bench:migrate -- --charges 100000,1000000`: for each size, seeds the legacy shape (kept as
 // a template database between runs), upgrades the schema, then has a real worker process migrate it
@@ -36,12 +37,6 @@ interface Row {
   /** A stalled event means the worker's event loop or lock renewal fell behind (RELIABILITY #15). */
   stalls: number;
   rows: Record<string, unknown>;
-}
-
-function urlFor(database: string): string {
-  const url = new URL(config.databaseUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
 }
 
 function migrationsFingerprint(): string {

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createScratchDb, ScratchDb } from './scratch-db';
+import { createTestDatabase, TestDatabase } from '../test/helpers/db';
 
 const run = promisify(execFile);
 
@@ -37,7 +37,7 @@ function tps(stdout: string): number {
   return Number(match[1]);
 }
 
-function connArgs(db: ScratchDb): string[] {
+function connArgs(db: TestDatabase): string[] {
   const url = new URL(db.url);
   return ['-h', url.hostname, '-p', url.port || '5432', '-U', decodeURIComponent(url.username || 'postgres'), db.name];
 }
@@ -49,7 +49,7 @@ export interface PgbenchScratch {
 }
 
 export async function preparePgbench(): Promise<PgbenchScratch> {
-  const db = await createScratchDb('pgbench', false);
+  const db = await createTestDatabase('bench_pgbench', 'empty');
   await db.knex.raw(SCHEMA);
   const scriptFile = path.join(os.tmpdir(), `ffw-bench-allocate-${process.pid}.sql`);
   writeFileSync(scriptFile, SCRIPT);

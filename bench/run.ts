@@ -4,8 +4,8 @@ import { preparePgbench } from './pgbench';
 import { startRedis } from './redis-server';
 import { buildReport, printReport, Row, writeReport } from './report';
 import { allocateEndToEnd, bullmqNoop, Ctx, Measured, mixedLifecycle, peakRss } from './scenarios';
-import { createScratchDb } from './scratch-db';
 import { median, round } from './stats';
+import { closeAdmin, createTestDatabase } from '../test/helpers/db';
 
 // `npm run bench -- [flags]`: throughput and latency as ratios to baselines measured in the same
 // run on the same machine (bench/README.md). Figures belong here and in the README, never in tests.
@@ -66,11 +66,12 @@ async function main(): Promise<void> {
   log(`options ${JSON.stringify(opts)}`);
   const startLoad = os.loadavg()[0];
   const redis = await startRedis();
-  const db = await createScratchDb('e2e');
+  const db = await createTestDatabase('bench_e2e');
   const pgbench = want('ceiling') ? await preparePgbench() : null;
   const cleanup = async () => {
     await pgbench?.drop().catch(() => {});
     await db.drop().catch(() => {});
+    await closeAdmin().catch(() => {});
     await redis.stop().catch(() => {});
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));

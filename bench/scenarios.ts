@@ -6,12 +6,13 @@ import { QueueRun, readTimings, waitFinished } from './measure';
 import { produce, startWorkerProcess, WorkerSpec, WorkerStats } from './processes';
 import { PrivateRedis } from './redis-server';
 import { sampleCpu } from './cpu';
-import { chargePayload, ScratchDb, seedCharges } from './scratch-db';
+import { TestDatabase } from '../test/helpers/db';
+import { chargePayload, seedCharges } from './seed-charges';
 
 export interface Ctx {
   opts: BenchOptions;
   redis: PrivateRedis;
-  db: ScratchDb;
+  db: TestDatabase;
   run: number;
 }
 
@@ -227,7 +228,7 @@ export async function peakRss(ctx: Ctx, batchSize: number): Promise<{ after: num
   return { after, jobs: [a, b] };
 }
 
-async function waitApplied(db: ScratchDb, namespace: string, n: number): Promise<void> {
+async function waitApplied(db: TestDatabase, namespace: string, n: number): Promise<void> {
   const deadline = Date.now() + TIMEOUT_MS;
   for (;;) {
     const [{ count }] = await db.knex('flat_fee_idempotency_keys').where({ queue: 'allocate-credit', namespace }).count<{ count: string }[]>('* as count');

@@ -1,48 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import knexFactory, { Knex } from 'knex';
+import type { Knex } from 'knex';
 import pino from 'pino';
 import { ulid } from 'ulid';
 import * as createChargeJob from '../jobs/create-charge';
-import { loadConfig } from '../src/config';
-import { createKnex } from '../src/db/knex';
-import { migrateLatest } from '../src/db/migrate';
 import { runJob } from '../src/queues/run-job';
 import { cloneCharge } from '../test/helpers/clone-charges';
-
-const baseUrl = loadConfig().databaseUrl;
-
-export function urlFor(database: string): string {
-  const url = new URL(baseUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-export interface ScratchDb {
-  name: string;
-  url: string;
-  knex: Knex;
-  drop(): Promise<void>;
-}
-
-/** A fresh database for one benchmark invocation, migrated to the latest schema, dropped at the end. */
-export async function createScratchDb(label: string, migrate = true): Promise<ScratchDb> {
-  const name = `ffw_bench_${label}_${randomBytes(3).toString('hex')}`;
-  const admin = knexFactory({ client: 'pg', connection: urlFor('postgres'), pool: { min: 0, max: 1 } });
-  await admin.raw(`CREATE DATABASE "${name}"`);
-  const url = urlFor(name);
-  const knex = createKnex({ databaseUrl: url, poolMax: 4, applicationName: 'ffw-bench' });
-  if (migrate) await migrateLatest(knex);
-  return {
-    name,
-    url,
-    knex,
-    async drop() {
-      await knex.destroy();
-      await admin.raw(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await admin.destroy();
-    },
-  };
-}
 
 export function chargePayload(namespace: string, id: string, amount: string) {
   const period = { from: '2026-01-01T00:00:00Z', to: '2026-02-01T00:00:00Z' };
