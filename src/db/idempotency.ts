@@ -9,6 +9,14 @@ export interface KeyRef {
   key: string;
 }
 
+/** The key a delivery is known by: the payload's idempotencyKey, else the BullMQ job id (SPEC §3). */
+export function keyRefOf(queue: string, data: unknown, jobId: string | null): KeyRef {
+  const d = (data ?? {}) as Record<string, unknown>;
+  const key = typeof d.idempotencyKey === 'string' && d.idempotencyKey.length > 0 ? d.idempotencyKey : jobId ?? '';
+  const namespace = typeof d.namespace === 'string' ? d.namespace : '';
+  return { queue, namespace, key };
+}
+
 export type Claim = { replayed: false } | { replayed: true; result: Record<string, unknown> };
 
 /** sha256 over the payload with sorted keys, the idempotency key itself left out. */

@@ -2,14 +2,14 @@ import type { Knex } from 'knex';
 import { claimKeys, keyId, loadStoredKeys, resultsUpdate } from '../db/batch-idempotency';
 import { journalInsert } from '../db/batch-journal';
 import { SqlPart, writeTogether } from '../db/batch-sql';
-import { KeyRef, payloadHash } from '../db/idempotency';
+import { KeyRef, keyRefOf, payloadHash } from '../db/idempotency';
 import { isTransientFault } from '../db/pg-errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { applyAllocations, BatchFallback, FreshApplied, FreshJob } from './batch-allocate';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes, scopeOf } from './batch-savepoint';
 import { JobDefinition, JobResult } from './job-context';
-import { keyRefOf, refuseUnstorableKey } from './run-job';
+import { refuseUnstorableKey } from './run-job';
 
 /** Decides every fresh job and returns the effects' writes, sent with the results and journal as one statement. */
 type SetBasedApply = (trx: Knex.Transaction, jobs: FreshJob[]) => Promise<{ applied: FreshApplied[]; writes: Array<SqlPart | null> }>;

@@ -1,12 +1,12 @@
 import type { Knex } from 'knex';
-import { KeyRef, payloadHash } from '../db/idempotency';
+import { KeyRef, keyRefOf, payloadHash } from '../db/idempotency';
 import type { JournalEntry } from '../domain/journal';
 import { fastUlid } from './batch-ids';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { faultPoint } from './faults';
 import { JobDefinition } from './job-context';
 import { JournalScope, recordRejected } from './journal-recorder';
-import { Applied, applyInTransaction, journalScope, keyRefOf } from './run-job';
+import { Applied, applyInTransaction, journalScope } from './run-job';
 
 /** The charge a job serializes on (create-charge names it `id`); '' when it names none. */
 export function chargeKeyOf(data: unknown): string {

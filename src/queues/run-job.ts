@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { ulid } from 'ulid';
-import { claimKey, KeyRef, payloadHash, storeResult } from '../db/idempotency';
+import { claimKey, KeyRef, keyRefOf, payloadHash, storeResult } from '../db/idempotency';
 import { validate } from '../validation';
 import { faultPoint } from './faults';
 import { runOwnTransactionsJob } from './run-own-transactions';
@@ -18,14 +18,6 @@ export interface RunEnv {
   resumedAfterDelay?: boolean;
   /** Receives the journal entry of this delivery once it is written (the worker copies it to job.log). */
   onJournal?: (entry: JournalEntry | null) => void;
-}
-
-/** The key a delivery is known by: the payload's idempotencyKey, else the BullMQ job id (SPEC §3). */
-export function keyRefOf(queue: string, data: unknown, jobId: string | null): KeyRef {
-  const d = (data ?? {}) as Record<string, unknown>;
-  const key = typeof d.idempotencyKey === 'string' && d.idempotencyKey.length > 0 ? d.idempotencyKey : jobId ?? '';
-  const namespace = typeof d.namespace === 'string' ? d.namespace : '';
-  return { queue, namespace, key };
 }
 
 export interface Delivery {

@@ -1,6 +1,6 @@
 import { ulid } from 'ulid';
 import type { Knex } from 'knex';
-import { KeyRef, payloadHash } from '../db/idempotency';
+import { keyRefOf, payloadHash } from '../db/idempotency';
 import { claimUnfinishedKey, findKey, finishKey } from '../db/idempotency-lookup';
 import { validate } from '../validation';
 import { JobDefinition, JobResult } from './job-context';
@@ -21,7 +21,8 @@ const NO_TRANSACTION = new Proxy({} as Knex.Transaction, {
  * from the record and moves nothing. A dry run records nothing at all.
  */
 export async function runOwnTransactionsJob(def: JobDefinition, data: unknown, env: RunEnv): Promise<JobResult> {
-  const ref = keyOf(def.name, data, env.jobId);
+  // Namespace '': the job spans namespaces, so its key is global to its queue.
+  const ref = { ...keyRefOf(def.name, data, env.jobId), namespace: '' };
   const hash = payloadHash(data);
   const seen = await findKey(env.knex, ref, hash);
   if (seen.state === 'finished') return { ...seen.result, replayed: true };
@@ -43,9 +44,4 @@ export async function runOwnTransactionsJob(def: JobDefinition, data: unknown, e
   if (dryRun) return result;
   const finished = await finishKey(env.knex, ref, result);
   return finished.state === 'finished' ? finished.result : result;
-}
-
-function keyOf(queue: string, data: unknown, jobId: string | null): KeyRef {
-  const key = (data as { idempotencyKey?: unknown } | null)?.idempotencyKey;
-  return { queue, namespace: '', key: typeof key === 'string' && key.length > 0 ? key : jobId ?? '' };
 }
