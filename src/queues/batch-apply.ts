@@ -7,9 +7,9 @@ import { isTransientFault } from '../db/pg-errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { applyAllocations, BatchFallback, FreshApplied, FreshJob } from './batch-allocate';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
-import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes, scopeOf } from './batch-savepoint';
+import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes } from './batch-savepoint';
 import { JobDefinition, JobResult } from './job-context';
-import { refuseUnstorableKey } from './run-job';
+import { journalScope, refuseUnstorableKey } from './run-job';
 
 /** Decides every fresh job and returns the effects' writes, sent with the results and journal as one statement. */
 type SetBasedApply = (trx: Knex.Transaction, jobs: FreshJob[]) => Promise<{ applied: FreshApplied[]; writes: Array<SqlPart | null> }>;
@@ -42,7 +42,7 @@ function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): { resu
 
 /** The entry runJob would write for this delivery: applied with its changes and totals, or replayed. */
 function entryFor(k: Keyed, result: JobResult, applied: FreshApplied | null): JournalEntry {
-  const scope = scopeOf(k.ref, k.hash, k.item);
+  const scope = journalScope(k.ref, k.hash, k.item);
   const chargeId = chargeIdOf(k.item.data, result);
   const common = { ...scope, chargeId, errorCode: null, errorMessage: null, finishedAt: new Date() };
   if (!applied) return { ...common, runId: null, outcome: 'replayed', changes: {}, totalsBefore: null, totalsAfter: null };

@@ -1,22 +1,16 @@
 import type { Knex } from 'knex';
-import { KeyRef, keyRefOf, payloadHash } from '../db/idempotency';
-import type { JournalEntry } from '../domain/journal';
+import { keyRefOf, payloadHash } from '../db/idempotency';
+import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { fastUlid } from './batch-ids';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { faultPoint } from './faults';
 import { JobDefinition } from './job-context';
-import { JournalScope, recordRejected } from './journal-recorder';
+import { recordRejected } from './journal-recorder';
 import { Applied, applyInTransaction, journalScope } from './run-job';
 
 /** The charge a job serializes on (create-charge names it `id`); '' when it names none. */
 export function chargeKeyOf(data: unknown): string {
-  const d = (data ?? {}) as Record<string, unknown>;
-  const id = d.chargeId ?? d.id;
-  return typeof id === 'string' ? id : '';
-}
-
-export function scopeOf(ref: KeyRef, hash: string, item: BatchItem): JournalScope {
-  return journalScope(ref, hash, item);
+  return chargeIdOf(data) ?? '';
 }
 
 /**
@@ -85,7 +79,7 @@ export async function finishOutcomes(def: JobDefinition, items: BatchItem[], out
     items.map(async (item, i) => {
       const outcome = outcomes[i];
       if (outcome.ok) return item.onJournal?.(entries[i]);
-      const scope = scopeOf(keyRefOf(def.name, item.data, item.jobId), payloadHash(item.data), item);
+      const scope = journalScope(keyRefOf(def.name, item.data, item.jobId), payloadHash(item.data), item);
       // Written first: `onJournal?.(await …)` would skip the write when nobody listens.
       const entry = await recordRejected(env.knex, scope, item.data, outcome.error, env.logger);
       item.onJournal?.(entry);
