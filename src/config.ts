@@ -18,12 +18,13 @@ export interface Config {
   workerMaxStalledCount: number;
 }
 
-function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+/** An integer setting: unset or empty gives the fallback, anything else outside min..max refuses to start. */
+export function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer >= ${min}, got "${raw}"` : `${name} must be an integer ${min}..${max}, got "${raw}"`);
   }
   return value;
 }

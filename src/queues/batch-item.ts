@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { JournalEntry } from '../domain/journal';
+import { intFrom } from '../config';
 import { JobResult } from './job-context';
 
 /** One delivery waiting to be applied as part of a batch. */
@@ -31,21 +32,13 @@ export interface BatchSettings {
   partitions: number;
 }
 
-function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer ${min}..${max}, got "${raw}"`);
-  return value;
-}
-
 /**
- * Read once. Batching is opt-in (BATCH_SIZE=50 is the measured setting): it passes every job and
+ * Batching is opt-in (BATCH_SIZE=50 is the measured setting): it passes every job and
  * reliability test but one, which asserts that two worker processes wait on each other's charge
  * lock, and it raises each queue's concurrency beyond WORKER_CONCURRENCY (bench/README.md).
  */
 export function batchSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BatchSettings {
-  return { size: intEnv(env, 'BATCH_SIZE', 0, 0, 1000), partitions: intEnv(env, 'BATCH_PARTITIONS', 2, 1, 64) };
+  return { size: intFrom(env, 'BATCH_SIZE', 0, 0, 1000), partitions: intFrom(env, 'BATCH_PARTITIONS', 2, 1, 64) };
 }
 
 /** BATCH_SIZE alone: what the worker checks to choose the batched path. */
