@@ -25,7 +25,7 @@ const partitions = Number(env.BATCH_PARTITIONS || 1);
 const knex = createKnex({ databaseUrl: env.DATABASE_URL!, poolMax: (batchSize > 1 ? partitions * queues.length : concurrency) + 4, applicationName: 'ffw-bench-worker' });
 knex.on('query', (q: { sql?: string }) => {
   queries++;
-  if (/^\s*commit/i.test(q.sql ?? '')) commits++;
+  if (/(^|;)\s*commit;?\s*$/i.test(q.sql ?? '')) commits++;
 });
 
 const workers: Worker[] =

@@ -1,4 +1,3 @@
-import { Knex } from 'knex';
 import { Charge, ChargeStatus } from '../domain/charge';
 import { CreditRealization } from '../domain/credit';
 import { formatAmount } from '../domain/money';
@@ -35,35 +34,51 @@ function runOf(row: Record<string, unknown>): Run | null {
 
 /**
  * Locks every charge of the batch in id order (the order every batch uses, so batches never
- * deadlock on each other) and reads the current run of each in the same round trip. Missing
- * charges are simply absent.
+ * deadlock on each other) and reads the current run of each in the same statement (lockedOf).
+ * Missing charges are simply absent.
  */
-export async function lockChargesWithRuns(trx: Knex.Transaction, keys: Scoped[]): Promise<Map<string, LockedCharge>> {
+export function lockChargesWithRuns(keys: Scoped[]): SqlPart {
   const runColumns = RUN_COLUMNS.map((c) => `r.${c} AS r__${c}`).join(', ');
-  const { rows } = await trx.raw(
-    `SELECT c.*, ${runColumns} FROM ${T.charges} c
+  return {
+    sql: `SELECT c.*, ${runColumns} FROM ${T.charges} c
        JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON c.namespace = k.namespace AND c.id = k.id
        LEFT JOIN ${T.runs} r ON r.namespace = c.namespace AND r.id = c.current_realization_run_id
       ORDER BY c.id
       FOR UPDATE OF c`,
-    [keys.map((k) => k.namespace), keys.map((k) => k.id)],
-  );
-  return new Map((rows as Record<string, unknown>[]).map((row) => [row.id as string, { charge: fromDbCharge(row), run: runOf(row) }]));
+    bindings: [keys.map((k) => k.namespace), keys.map((k) => k.id)],
+  };
 }
 
-/** Every realization of the given runs, grouped by run, in the order the per-job path reads them. */
-export async function loadRealizations(trx: Knex.Transaction, keys: Scoped[]): Promise<Map<string, CreditRealization[]>> {
-  const out = new Map<string, CreditRealization[]>(keys.map((k) => [k.id, []]));
-  if (keys.length === 0) return out;
-  // One index probe per run, whatever the statistics say: a plain join on a table whose statistics
-  // predate its rows (a fresh deployment before autovacuum's ANALYZE) hashes the whole table per batch.
-  const { rows } = await trx.raw(
-    `SELECT a.* FROM unnest(?::text[], ?::char(26)[]) AS k(namespace, id)
-       CROSS JOIN LATERAL (SELECT * FROM ${T.realizations} r WHERE r.namespace = k.namespace AND r.run_id = k.id OFFSET 0) a
+export function lockedOf(rows: Record<string, unknown>[]): Map<string, LockedCharge> {
+  return new Map(rows.map((row) => [row.id as string, { charge: fromDbCharge(row), run: runOf(row) }]));
+}
+
+/**
+ * Every realization of the current runs of the given charges, in the order the per-job path reads
+ * them (realizationsOf groups them by run). Sent after lockChargesWithRuns in the same round trip,
+ * with its own snapshot: the run pointers it follows are the ones the lock holds still.
+ */
+export function realizationsOfCurrentRuns(charges: Scoped[]): SqlPart {
+  // One index probe per charge and per run, whatever the statistics say: a plain join on a table
+  // whose statistics predate its rows (a fresh deployment before autovacuum's ANALYZE) hashes the
+  // whole table per batch. OFFSET 0 keeps the planner from flattening the probes into such a join.
+  return {
+    sql: `SELECT a.* FROM unnest(?::text[], ?::char(26)[]) AS k(namespace, id)
+       CROSS JOIN LATERAL (SELECT c.current_realization_run_id AS run_id FROM ${T.charges} c WHERE c.namespace = k.namespace AND c.id = k.id OFFSET 0) c
+       CROSS JOIN LATERAL (SELECT * FROM ${T.realizations} r WHERE r.namespace = k.namespace AND r.run_id = c.run_id OFFSET 0) a
       ORDER BY a.created_at, a.sort_hint, a.id`,
-    [keys.map((k) => k.namespace), keys.map((k) => k.id)],
-  );
-  for (const row of rows) out.get(row.run_id)?.push(fromDbRealization(row));
+    bindings: [charges.map((k) => k.namespace), charges.map((k) => k.id)],
+  };
+}
+
+export function realizationsOf(rows: Record<string, unknown>[]): Map<string, CreditRealization[]> {
+  const out = new Map<string, CreditRealization[]>();
+  for (const row of rows) {
+    const runId = row.run_id as string;
+    let list = out.get(runId);
+    if (!list) out.set(runId, (list = []));
+    list.push(fromDbRealization(row));
+  }
   return out;
 }
 

@@ -1,4 +1,3 @@
-import { Knex } from 'knex';
 import { SqlPart } from './batch-sql';
 import { KeyRef } from './idempotency';
 import { T } from './tables';
@@ -20,33 +19,42 @@ export function keyId(ref: KeyRef): string {
 
 /**
  * Claims many keys with one statement, in the effect's transaction. Sorted so two batches that share
- * keys (redeliveries) wait on each other in one order instead of deadlocking. Returns the claimed ones.
+ * keys (redeliveries) wait on each other in one order instead of deadlocking. Its rows name the
+ * claimed keys (claimedOf).
  */
-export async function claimKeys(trx: Knex.Transaction, claims: KeyClaim[]): Promise<Set<string>> {
-  if (claims.length === 0) return new Set();
+export function claimKeys(claims: KeyClaim[]): SqlPart {
   const sorted = [...claims].sort((a, b) => (keyId(a) < keyId(b) ? -1 : 1));
-  const { rows } = await trx.raw(
-    `INSERT INTO ${T.idempotency} (queue, namespace, key, payload_hash, job_id)
+  return {
+    sql: `INSERT INTO ${T.idempotency} (queue, namespace, key, payload_hash, job_id)
      SELECT q, n, k, h, nullif(j, '') FROM unnest(?::text[], ?::text[], ?::text[], ?::char(64)[], ?::text[]) WITH ORDINALITY AS c(q, n, k, h, j, o)
      ORDER BY o
      ON CONFLICT (queue, namespace, key) DO NOTHING
      RETURNING queue, namespace, key`,
-    [sorted.map((c) => c.queue), sorted.map((c) => c.namespace), sorted.map((c) => c.key), sorted.map((c) => c.hash), sorted.map((c) => c.jobId ?? '')],
-  );
-  return new Set((rows as KeyRef[]).map(keyId));
+    bindings: [sorted.map((c) => c.queue), sorted.map((c) => c.namespace), sorted.map((c) => c.key), sorted.map((c) => c.hash), sorted.map((c) => c.jobId ?? '')],
+  };
 }
 
-/** The stored hash and result of keys seen before (replays), in one statement. */
-export async function loadStoredKeys(trx: Knex.Transaction, refs: KeyRef[]): Promise<Map<string, StoredKey>> {
-  if (refs.length === 0) return new Map();
-  const { rows } = await trx.raw(
-    `SELECT k.queue, k.namespace, k.key, k.payload_hash, k.result
+export function claimedOf(rows: Record<string, unknown>[]): Set<string> {
+  return new Set((rows as unknown as KeyRef[]).map(keyId));
+}
+
+/**
+ * The stored hash and result of the keys, in one statement. Run after claimKeys, it sees the keys
+ * a concurrent batch committed while this one waited on them; it also returns this batch's own
+ * claims (result still empty), which the caller knows from claimedOf.
+ */
+export function loadStoredKeys(refs: KeyRef[]): SqlPart {
+  return {
+    sql: `SELECT k.queue, k.namespace, k.key, k.payload_hash, k.result
        FROM ${T.idempotency} k
        JOIN unnest(?::text[], ?::text[], ?::text[]) AS r(q, n, key) ON k.queue = r.q AND k.namespace = r.n AND k.key = r.key`,
-    [refs.map((r) => r.queue), refs.map((r) => r.namespace), refs.map((r) => r.key)],
-  );
+    bindings: [refs.map((r) => r.queue), refs.map((r) => r.namespace), refs.map((r) => r.key)],
+  };
+}
+
+export function storedOf(rows: Record<string, unknown>[]): Map<string, StoredKey> {
   const out = new Map<string, StoredKey>();
-  for (const row of rows) out.set(keyId(row), { payloadHash: row.payload_hash, result: row.result ?? {} });
+  for (const row of rows) out.set(keyId(row as unknown as KeyRef), { payloadHash: row.payload_hash as string, result: (row.result as Record<string, unknown> | null) ?? {} });
   return out;
 }
 

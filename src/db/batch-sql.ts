@@ -1,20 +1,18 @@
-import { Knex } from 'knex';
-
-/** One data-modifying statement of a batch, to be sent together with the others. */
+/** One statement of a batch (or one part of its single write), with `?` placeholders for its values. */
 export interface SqlPart {
   sql: string;
   bindings: unknown[];
 }
 
 /**
- * Sends every write of a batch as ONE statement: each part becomes a data-modifying CTE, which
+ * Every write of a batch as ONE statement: each part becomes a data-modifying CTE, which
  * PostgreSQL runs exactly once and to completion whether or not the outer SELECT reads it. The
  * parts share one snapshot, so none may depend on another's rows (foreign keys are checked at the
  * end of the statement, after all of them).
  */
-export async function writeTogether(trx: Knex.Transaction, parts: Array<SqlPart | null>): Promise<void> {
+export function writeTogether(parts: Array<SqlPart | null>): SqlPart | null {
   const present = parts.filter((p): p is SqlPart => p !== null);
-  if (present.length === 0) return;
+  if (present.length === 0) return null;
   const ctes = present.map((p, i) => `w${i} AS (${p.sql})`).join(',\n');
-  await trx.raw(`WITH ${ctes}\nSELECT 1`, present.flatMap((p) => p.bindings) as Knex.RawBinding[]);
+  return { sql: `WITH ${ctes}\nSELECT 1`, bindings: present.flatMap((p) => p.bindings) };
 }

@@ -1,13 +1,12 @@
-import type { Knex } from 'knex';
 import * as allocateJob from '../../jobs/allocate-credit';
 import { Charge } from '../domain/charge';
 import { allocateCredit, CreditRealization } from '../domain/credit';
 import { Run } from '../domain/run';
 import type { TableChanges } from '../domain/journal';
 import { Totals, TotalsJson, totalsToJson } from '../domain/totals';
-import { chargeStatusUpdate, loadRealizations, lockChargesWithRuns, realizationsInsert, runTotalsUpdate, Scoped } from '../db/batch-allocate';
+import { chargeStatusUpdate, LockedCharge, lockChargesWithRuns, lockedOf, realizationsInsert, realizationsOf, realizationsOfCurrentRuns, runTotalsUpdate, Scoped } from '../db/batch-allocate';
 import { SqlPart } from '../db/batch-sql';
-import { KeyRef } from '../db/idempotency';
+import type { Row } from '../db/batch-transaction';
 import { T } from '../db/tables';
 import { validate } from '../validation';
 import { fastUlid } from './batch-ids';
@@ -25,9 +24,14 @@ export class BatchFallback extends Error {
   }
 }
 
-export interface FreshJob {
-  ref: KeyRef;
-  data: unknown;
+/** A job kind with a set-based path (batch-apply.ts runs it). */
+export interface SetBasedKind<P> {
+  /** The validated payload; BatchFallback when it is not valid. */
+  parse(data: unknown): P;
+  /** Statements reading what the jobs need: sent with the key claim, after it, in one round trip. */
+  reads(payloads: P[]): SqlPart[];
+  /** Decides every fresh job, in order, from the reads' rows; the effects' writes for the single write statement. */
+  decide(rows: Row[][], fresh: P[]): { applied: FreshApplied[]; writes: Array<SqlPart | null> };
 }
 
 /** A fresh job's result and what its journal entry records: the same facts the per-job path reads back. */
@@ -60,19 +64,14 @@ function guard(charge: Charge | undefined, namespace: string, chargeId: string):
   return charge as Charge & { currentRealizationRunId: string };
 }
 
-/** Locks the batch's charges with their current runs, then loads the runs' realizations: two statements. */
-async function loadStates(trx: Knex.Transaction, payloads: allocateJob.Payload[]): Promise<Map<string, ChargeState>> {
-  const chargeKeys = uniqueScoped(payloads.map((p) => ({ namespace: p.namespace, id: p.chargeId })));
-  const locked = await lockChargesWithRuns(trx, chargeKeys);
-  const guarded = chargeKeys.map((k) => {
+/** Each fresh job's charge, guarded as the per-job handler would, with its run and realizations. */
+function statesOf(payloads: allocateJob.Payload[], locked: Map<string, LockedCharge>, realizations: Map<string, CreditRealization[]>): Map<string, ChargeState> {
+  const states = new Map<string, ChargeState>();
+  for (const k of uniqueScoped(payloads.map((p) => ({ namespace: p.namespace, id: p.chargeId })))) {
     const found = locked.get(k.id);
     const charge = guard(found?.charge, k.namespace, k.id);
     if (!found?.run || found.run.chargeId !== charge.id) throw new BatchFallback(`current run of ${charge.id} not loaded`);
-    return { charge, run: found.run };
-  });
-  const realizations = await loadRealizations(trx, guarded.map(({ run }) => ({ namespace: run.namespace, id: run.id })));
-  const states = new Map<string, ChargeState>();
-  for (const { charge, run } of guarded) {
+    const run = found.run;
     const existing = realizations.get(run.id) ?? [];
     const clock = existing.reduce((latest, r) => Math.max(latest, r.createdAt.getTime()), 0);
     states.set(charge.id, { charge, run, realizations: existing, clock, totals: run.totals, runTotalsChanged: false, becameFinal: false });
@@ -119,26 +118,33 @@ function applyToState(state: ChargeState, p: allocateJob.Payload, fresh: CreditR
 }
 
 /**
- * Applies many allocate-credit jobs (keys already claimed) with set-based statements: lock all
- * charges with their runs, load the realizations, decide every job in memory in arrival order, and
- * return the writes (realizations, run totals, charge statuses) for the batch's single statement.
+ * allocate-credit with set-based statements: lock every charge with its run and load the runs'
+ * realizations (two statements, sent with the key claim), decide every job in memory in arrival
+ * order, and return the writes (realizations, run totals, charge statuses) for the batch's single
+ * write statement.
  */
-export async function applyAllocations(trx: Knex.Transaction, jobs: FreshJob[]): Promise<{ applied: FreshApplied[]; writes: Array<SqlPart | null> }> {
-  const payloads = jobs.map((j) => {
+export const allocateInBatch: SetBasedKind<allocateJob.Payload> = {
+  parse(data) {
     try {
-      return validate(allocateJob.schema, j.data);
+      return validate(allocateJob.schema, data);
     } catch (err) {
       throw new BatchFallback('a payload is invalid', { cause: err });
     }
-  });
-  const states = await loadStates(trx, payloads);
-  const fresh: CreditRealization[] = [];
-  const applied = payloads.map((p) => applyToState(states.get(p.chargeId)!, p, fresh));
-  const changed = [...states.values()];
-  const writes = [
-    realizationsInsert(fresh),
-    runTotalsUpdate(changed.filter((s) => s.runTotalsChanged).map((s) => ({ run: s.run, totals: s.totals, now: new Date(s.clock) }))),
-    chargeStatusUpdate(changed.filter((s) => s.becameFinal).map((s) => ({ charge: s.charge, status: 'final' as const, now: new Date(s.clock) }))),
-  ];
-  return { applied, writes };
-}
+  },
+  reads(payloads) {
+    const charges = uniqueScoped(payloads.map((p) => ({ namespace: p.namespace, id: p.chargeId })));
+    return [lockChargesWithRuns(charges), realizationsOfCurrentRuns(charges)];
+  },
+  decide([locked, realizations], fresh) {
+    const states = statesOf(fresh, lockedOf(locked), realizationsOf(realizations));
+    const inserted: CreditRealization[] = [];
+    const applied = fresh.map((p) => applyToState(states.get(p.chargeId)!, p, inserted));
+    const changed = [...states.values()];
+    const writes = [
+      realizationsInsert(inserted),
+      runTotalsUpdate(changed.filter((s) => s.runTotalsChanged).map((s) => ({ run: s.run, totals: s.totals, now: new Date(s.clock) }))),
+      chargeStatusUpdate(changed.filter((s) => s.becameFinal).map((s) => ({ charge: s.charge, status: 'final' as const, now: new Date(s.clock) }))),
+    ];
+    return { applied, writes };
+  },
+};

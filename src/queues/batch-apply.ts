@@ -1,22 +1,19 @@
-import type { Knex } from 'knex';
-import { claimKeys, keyId, loadStoredKeys, resultsUpdate } from '../db/batch-idempotency';
+import { claimedOf, claimKeys, keyId, loadStoredKeys, resultsUpdate, storedOf } from '../db/batch-idempotency';
 import { journalInsert } from '../db/batch-journal';
-import { SqlPart, writeTogether } from '../db/batch-sql';
+import { writeTogether } from '../db/batch-sql';
+import { inBatchTransaction } from '../db/batch-transaction';
 import { KeyRef, keyRefOf, payloadHash } from '../db/idempotency';
 import { isTransientFault } from '../db/pg-errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
-import { applyAllocations, BatchFallback, FreshApplied, FreshJob } from './batch-allocate';
+import { allocateInBatch, BatchFallback, FreshApplied, SetBasedKind } from './batch-allocate';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes } from './batch-savepoint';
 import { JobDefinition, JobResult } from './job-context';
 import { journalScope, refuseUnstorableKey } from './run-job';
 
-/** Decides every fresh job and returns the effects' writes, sent with the results and journal as one statement. */
-type SetBasedApply = (trx: Knex.Transaction, jobs: FreshJob[]) => Promise<{ applied: FreshApplied[]; writes: Array<SqlPart | null> }>;
-
 /** Job kinds with a set-based path; every other kind is applied one savepoint per job. */
-const SET_BASED: Record<string, SetBasedApply> = {
-  'allocate-credit': applyAllocations,
+const SET_BASED: Record<string, SetBasedKind<unknown>> = {
+  'allocate-credit': allocateInBatch as SetBasedKind<unknown>,
 };
 
 interface Keyed {
@@ -51,27 +48,35 @@ function entryFor(k: Keyed, result: JobResult, applied: FreshApplied | null): Jo
 }
 
 /**
- * The whole batch in one transaction: one statement claims every key, the kind's set-based apply
- * reads what it needs and decides every job, and ONE statement writes every effect, result and
- * journal entry. Anything off the success path throws.
+ * The whole batch in one transaction of two round trips (batch-transaction.ts): BEGIN, the claim of
+ * every key, the stored answers of keys seen before and the kind's reads; then, decided in memory,
+ * ONE statement writing every effect, result and journal entry, and COMMIT. Anything off the
+ * success path throws.
  */
-async function applySetBased(def: JobDefinition, apply: SetBasedApply, items: BatchItem[], env: BatchEnv) {
-  return env.knex.transaction(async (trx) => {
-    const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOf(def.name, item.data, item.jobId), hash: payloadHash(item.data) }));
-    const owners = new Map<string, Keyed>();
-    for (const k of keyed) if (!owners.has(keyId(k.ref))) owners.set(keyId(k.ref), k);
-    const claimed = await claimKeys(trx, [...owners.values()].map((k) => ({ ...k.ref, hash: k.hash, jobId: k.item.jobId })));
-    const fresh = [...owners.values()].filter((k) => claimed.has(keyId(k.ref)));
-    const stored = await loadStoredKeys(trx, [...owners.values()].filter((k) => !claimed.has(keyId(k.ref))).map((k) => k.ref));
-    const { applied, writes } = await apply(trx, fresh.map((k) => ({ ref: k.ref, data: k.item.data })));
+async function applySetBased(def: JobDefinition, kind: SetBasedKind<unknown>, items: BatchItem[], env: BatchEnv) {
+  const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOf(def.name, item.data, item.jobId), hash: payloadHash(item.data) }));
+  const owners = new Map<string, Keyed>();
+  for (const k of keyed) if (!owners.has(keyId(k.ref))) owners.set(keyId(k.ref), k);
+  const unique = [...owners.values()];
+  const payloads = unique.map((k) => kind.parse(k.item.data));
+  return inBatchTransaction(env.knex, async (trx) => {
+    const [claimRows, storedRows, ...readRows] = await trx.read([
+      claimKeys(unique.map((k) => ({ ...k.ref, hash: k.hash, jobId: k.item.jobId }))),
+      loadStoredKeys(unique.map((k) => k.ref)),
+      ...kind.reads(payloads),
+    ]);
+    const claimed = claimedOf(claimRows);
+    const isFresh = unique.map((k) => claimed.has(keyId(k.ref)));
+    const fresh = unique.filter((_, i) => isFresh[i]);
+    const { applied, writes } = kind.decide(readRows, payloads.filter((_, i) => isFresh[i]));
     const answers = new Map<string, Answer>();
-    for (const [id, s] of stored) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
+    for (const [id, s] of storedOf(storedRows)) if (!claimed.has(id)) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
     fresh.forEach((k, i) => answers.set(keyId(k.ref), { hash: k.hash, result: applied[i].result, applied: applied[i] }));
     const answered = keyed.map((k) => answerFor(k, owners.get(keyId(k.ref))!, answers));
     const entries = keyed.map((k, i) => entryFor(k, answered[i].result, answered[i].applied));
-    await writeTogether(trx, [...writes, resultsUpdate(fresh.map((k, i) => ({ ref: k.ref, result: applied[i].result }))), journalInsert(entries)]);
     const outcomes = answered.map(({ result }): ItemOutcome => ({ ok: true, result }));
     await faultsBeforeCommit(def.name, items, outcomes);
+    await trx.commit(writeTogether([...writes, resultsUpdate(fresh.map((k, i) => ({ ref: k.ref, result: applied[i].result }))), journalInsert(entries)]));
     return { outcomes, entries };
   });
 }
@@ -112,10 +117,10 @@ export async function applyBatch(def: JobDefinition, items: BatchItem[], env: Ba
  * the batch one savepoint per job so a bad job fails alone.
  */
 async function applyStorable(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
-  const setBased = SET_BASED[def.name];
-  if (setBased) {
+  const kind = SET_BASED[def.name];
+  if (kind) {
     try {
-      const { outcomes, entries } = await applySetBased(def, setBased, items, env);
+      const { outcomes, entries } = await applySetBased(def, kind, items, env);
       await finishOutcomes(def, items, outcomes, entries, env);
       return outcomes;
     } catch (error) {

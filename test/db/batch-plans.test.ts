@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { ulid } from 'ulid';
-import { loadRealizations } from '../../src/db/batch-allocate';
+import { lockChargesWithRuns, lockedOf, realizationsOf, realizationsOfCurrentRuns } from '../../src/db/batch-allocate';
 import { journalInsert } from '../../src/db/batch-journal';
 import { writeTogether } from '../../src/db/batch-sql';
+import { BatchTransaction, inBatchTransaction } from '../../src/db/batch-transaction';
 import { useTestDatabase } from '../helpers/db';
 import { NS } from '../helpers/fixtures';
 import { cloneCharge } from '../helpers/clone-charges';
@@ -16,8 +16,8 @@ import { createCharge } from '../helpers/seed';
 
 const RUNS = 2000;
 
-async function scans(trx: Knex.Transaction, table: string): Promise<{ seq: number; idx: number }> {
-  const row = await trx('pg_stat_xact_user_tables').where({ relname: table }).first('seq_scan', 'idx_scan');
+async function scans(trx: BatchTransaction, table: string): Promise<{ seq: number; idx: number }> {
+  const [[row]] = await trx.read([{ sql: 'SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = ?', bindings: [table] }]);
   return { seq: Number(row.seq_scan), idx: Number(row.idx_scan ?? 0) };
 }
 
@@ -42,16 +42,20 @@ describe('batch statements on tables whose statistics are older than their rows'
     );
   });
 
-  it('loads the realizations of 50 runs with index probes: no sequential scan, exactly their rows', async () => {
-    const wanted = runIds.slice(100, 150);
-    await db().knex.transaction(async (trx) => {
+  it('locks 50 charges and loads their current runs\' realizations with index probes: no sequential scan, exactly their rows', async () => {
+    const wanted = chargeIds.slice(100, 150).map((id) => ({ namespace: NS, id }));
+    const wantedRuns = runIds.slice(100, 150);
+    await inBatchTransaction(db().knex, async (trx) => {
       const before = await scans(trx, 'charge_flat_fee_run_credit_allocations');
-      const loaded = await loadRealizations(trx, wanted.map((id) => ({ namespace: NS, id })));
+      const [locked, loaded] = await trx.read([lockChargesWithRuns(wanted), realizationsOfCurrentRuns(wanted)]);
       const after = await scans(trx, 'charge_flat_fee_run_credit_allocations');
       expect(after.seq - before.seq, 'sequential scans').to.equal(0);
       expect(after.idx - before.idx, 'index scans').to.equal(wanted.length);
-      expect([...loaded.keys()]).to.deep.equal(wanted);
-      for (const id of wanted) expect(loaded.get(id)!.map((r) => [r.runId, r.amount.toFixed()])).to.deep.equal([[id, '1'], [id, '2']]);
+      expect([...lockedOf(locked).values()].map((l) => [l.charge.id, l.run?.id])).to.have.deep.members(wanted.map((w, i) => [w.id, wantedRuns[i]]));
+      const byRun = realizationsOf(loaded);
+      expect([...byRun.keys()]).to.have.members(wantedRuns);
+      for (const id of wantedRuns) expect(byRun.get(id)!.map((r) => [r.runId, r.amount.toFixed()])).to.deep.equal([[id, '1'], [id, '2']]);
+      await trx.commit(null);
     });
   });
 
@@ -60,20 +64,21 @@ describe('batch statements on tables whose statistics are older than their rows'
     const chargeId = chargeIds[7];
     const key = `replay-${ulid()}`;
     await knex.raw('ANALYZE charge_flat_fees');
-    await knex.transaction(async (trx) => {
+    await inBatchTransaction(knex, async (trx) => {
       const before = await scans(trx, 'charge_flat_fees');
       const now = new Date();
-      await writeTogether(trx, [
+      await trx.read([writeTogether([
         journalInsert([
           {
             queue: 'allocate-credit', jobId: 'j1', attempt: 2, idempotencyKey: key, payloadHash: 'a'.repeat(64), namespace: NS, chargeId,
             runId: null, outcome: 'replayed', errorCode: null, errorMessage: null, changes: {}, totalsBefore: null, totalsAfter: null, startedAt: now, finishedAt: now,
           },
         ]),
-      ]);
+      ])!]);
       const after = await scans(trx, 'charge_flat_fees');
       expect(after.seq - before.seq, 'sequential scans').to.equal(0);
       expect(after.idx - before.idx, 'index scans').to.equal(1);
+      await trx.commit(null);
     });
     const row = await knex('flat_fee_job_journal').where({ idempotency_key: key }).first('run_id', 'outcome', 'charge_id');
     expect(row).to.deep.equal({ run_id: runIds[7], outcome: 'replayed', charge_id: chargeId });

@@ -1,0 +1,86 @@
+import { expect } from 'chai';
+import { BatchTransaction, inBatchTransaction, inline } from '../../src/db/batch-transaction';
+import { useTestDatabase } from '../helpers/db';
+
+// The batched path sends its statements with the values written in as literals (several statements
+// per round trip need the simple query protocol, which has no parameters). These tests hold the
+// literals to what the same values bound as parameters give, and the two round trips to one
+// transaction that either commits whole or leaves nothing.
+
+const AWKWARD = ["it's", 'back\\slash', 'comma, "quoted"', '{braces}', 'NULL', '', 'ünïcødé ✓', "E'\\x41'", '?', '$1'];
+
+describe('batch transaction: literal statements in two round trips', function () {
+  this.timeout(30000);
+  const db = useTestDatabase('batch_tx');
+  const knex = () => db().knex;
+  const table = 'batch_tx_probe';
+
+  before(async () => {
+    await knex().raw(`CREATE TABLE ${table} (k text PRIMARY KEY, n integer NOT NULL CHECK (n >= 0))`);
+  });
+
+  beforeEach(async () => {
+    await knex()(table).del();
+  });
+
+  const rowsIn = async () => (await knex()(table).orderBy('k').select('k', 'n')).map((r) => [r.k, r.n]);
+
+  it('writes awkward values in as literals that read back exactly as bound parameters do', async () => {
+    const stamp = new Date('2026-03-01T12:34:56.789Z');
+    const sql = 'SELECT ?::text[] AS texts, ?::text AS one, ?::timestamptz[] AS stamps, ?::jsonb[] AS docs, ?::numeric[] AS amounts, ?::integer AS n, ?::text AS missing';
+    const bindings = [[...AWKWARD, null], AWKWARD.join('|'), [stamp, null], [JSON.stringify({ note: "it's \\ \"x\"" }), null], ['12.50', '-0.000000000000000001'], 7, null];
+    const viaParameters = (await knex().raw(sql, bindings as never)).rows[0];
+    const viaLiterals = await inBatchTransaction(knex(), async (trx) => {
+      const [[row]] = await trx.read([{ sql, bindings }]);
+      await trx.commit(null);
+      return row;
+    });
+    expect(viaLiterals).to.deep.equal(viaParameters);
+    expect(viaLiterals.texts).to.deep.equal([...AWKWARD, null]);
+    expect((viaLiterals.stamps as Date[])[0].toISOString()).to.equal('2026-03-01T12:34:56.789Z');
+  });
+
+  it('refuses a statement whose placeholders and values do not match', () => {
+    expect(() => inline({ sql: 'SELECT ?::text, ?::text', bindings: ['a'] })).to.throw('2 placeholders for 1 values');
+    expect(() => inline({ sql: 'SELECT ?::text', bindings: ['a', 'b'] })).to.throw('1 placeholders for 2 values');
+  });
+
+  it('commits the reads\' writes and the final write together', async () => {
+    await inBatchTransaction(knex(), async (trx) => {
+      const [inserted] = await trx.read([{ sql: `INSERT INTO ${table} (k, n) SELECT unnest(?::text[]), 1 RETURNING k`, bindings: [['a', 'b']] }]);
+      expect(inserted.map((r) => r.k)).to.deep.equal(['a', 'b']);
+      await trx.commit({ sql: `UPDATE ${table} SET n = n + 1 WHERE k = ?`, bindings: ['b'] });
+    });
+    expect(await rowsIn()).to.deep.equal([['a', 1], ['b', 2]]);
+  });
+
+  it('a write that fails in the COMMIT round trip leaves nothing of the reads, and the connection serves the next batch', async () => {
+    const failing = inBatchTransaction(knex(), async (trx) => {
+      await trx.read([{ sql: `INSERT INTO ${table} (k, n) VALUES (?, 1)`, bindings: ['kept?'] }]);
+      await trx.commit({ sql: `UPDATE ${table} SET n = -1 WHERE k = ?`, bindings: ['kept?'] });
+    });
+    await expect(failing).to.be.rejectedWith(/check constraint/);
+    expect(await rowsIn()).to.deep.equal([]);
+    const [{ stuck }] = (await knex().raw(`SELECT count(*)::int AS stuck FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)).rows;
+    expect(stuck, 'connections left inside a transaction').to.equal(0);
+    await inBatchTransaction(knex(), async (trx) => {
+      const [[state]] = await trx.read([{ sql: `SELECT count(*)::int AS n FROM ${table}`, bindings: [] }]);
+      expect(state.n).to.equal(0);
+      await trx.commit({ sql: `INSERT INTO ${table} (k, n) VALUES (?, 3)`, bindings: ['next'] });
+    });
+    expect(await rowsIn()).to.deep.equal([['next', 3]]);
+  });
+
+  it('a body that throws between the round trips rolls back; one that forgets COMMIT is an error, not a silent rollback', async () => {
+    const thrown = inBatchTransaction(knex(), async (trx) => {
+      await trx.read([{ sql: `INSERT INTO ${table} (k, n) VALUES (?, 1)`, bindings: ['x'] }]);
+      throw new Error('decided against it');
+    });
+    await expect(thrown).to.be.rejectedWith('decided against it');
+    const forgot = inBatchTransaction(knex(), async (trx: BatchTransaction) => {
+      await trx.read([{ sql: `INSERT INTO ${table} (k, n) VALUES (?, 1)`, bindings: ['y'] }]);
+    });
+    await expect(forgot).to.be.rejectedWith('without COMMIT');
+    expect(await rowsIn()).to.deep.equal([]);
+  });
+});
