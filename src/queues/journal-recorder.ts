@@ -104,6 +104,11 @@ export async function logToJob(job: Job, entry: JournalEntry | null, logger: Log
   try {
     await write(job, summarize(entry));
   } catch (err) {
-    logger.warn({ err, queue: job.queueName, jobId: job.id }, 'could not copy the journal entry to the job log');
+    jobLogFailed(logger, job, err);
   }
+}
+
+/** The journal (in PostgreSQL) holds the entry either way: a missing job-log copy is only a warning. */
+export function jobLogFailed(logger: Logger, job: Job, err: unknown): void {
+  logger.warn({ err, queue: job.queueName, jobId: job.id }, 'could not copy the journal entry to the job log');
 }

@@ -7,7 +7,7 @@ import { redisOptions } from './connection';
 import { DelayJob, JobResult } from './job-context';
 import { jobDefinition, QUEUE_NAMES } from './registry';
 import type { JournalEntry } from '../domain/journal';
-import { JobLogWrite, logToJob } from './journal-recorder';
+import { jobLogFailed, JobLogWrite, logToJob } from './journal-recorder';
 import { JobLogWriter } from './job-log';
 import { runJob } from './run-job';
 import { batchSizeFromEnv } from './batch-item';
@@ -96,7 +96,7 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
 /** One BullMQ Worker per queue (SPEC §3: the queue name is the job kind). */
 export function startWorkers(deps: WorkerDeps): Worker[] {
   const batchSize = deps.batchSize ?? batchSizeFromEnv();
-  const logs = new JobLogWriter();
+  const logs = new JobLogWriter((job, _line, err) => jobLogFailed(deps.logger, job, err));
   const processor = createProcessor(deps, batchSize > 1 ? createBatchRunner(deps, batchSize) : runJob, (job, line) => logs.write(job, line));
   return (deps.queues ?? QUEUE_NAMES).map((queue) => {
     const worker = new Worker(queue, processor, {

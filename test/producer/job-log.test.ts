@@ -1,12 +1,14 @@
 import { expect } from 'chai';
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
+import IORedis from 'ioredis';
 import { loadConfig } from '../../src/config';
 import { redisOptions } from '../../src/queues/connection';
 import { JobLogWriter } from '../../src/queues/job-log';
 import { dropPrefix, testPrefix } from '../helpers/queue';
 
 // The job log lines of a batch go to Redis in one pipeline: each line must land on its own job, in
-// order, with BullMQ's keepLogs and missing-job rules.
+// order, with BullMQ's keepLogs and missing-job rules, and ahead of the job's completion although
+// write() does not wait for Redis to answer.
 
 const { redisUrl } = loadConfig();
 
@@ -38,8 +40,11 @@ describe('JobLogWriter: job log lines pipelined per turn of the event loop', fun
     await dropPrefix(prefix);
   });
 
+  let failures: string[] = [];
+  beforeEach(() => (failures = []));
+
   function startWorker(processor: (job: Job, logs: JobLogWriter) => Promise<unknown>, concurrency = 20): void {
-    const logs = new JobLogWriter();
+    const logs = new JobLogWriter((job, line, err) => failures.push(`${job.id} ${line}: ${err instanceof Error ? err.message : String(err)}`));
     worker = new Worker(name, (job) => processor(job, logs), { connection: redisOptions(redisUrl, 'worker'), prefix, concurrency });
     logs.attach(name, worker.getBackend());
   }
@@ -67,19 +72,53 @@ describe('JobLogWriter: job log lines pipelined per turn of the event loop', fun
     expect(await queue.getJobLogs(job.id!)).to.deep.equal({ logs: ['b', 'c'], count: 2 });
   });
 
-  it('rejects a line for a job that no longer exists, and writes nothing for it', async () => {
+  it('reports a line for a job that no longer exists as a failure, and writes nothing for it', async () => {
     let outcome: unknown = null;
     startWorker(async (job, logs) => {
       const ghost = new Job(queue, name, {}, {}, 'no-such-job');
-      outcome = await logs.write(ghost, 'lost').then(
-        () => 'written',
-        (err: Error) => err.message,
-      );
+      outcome = await logs.write(ghost, 'lost').then(() => 'sent');
       return null;
     });
     const job = await queue.add(name, {});
     await job.waitUntilFinished(events);
-    expect(outcome).to.equal('job no-such-job is missing (addLog -1)');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(outcome).to.equal('sent');
+    expect(failures).to.deep.equal(['no-such-job lost: job no-such-job is missing (addLog -1)']);
     expect(await queue.getJobLogs('no-such-job')).to.deep.equal({ logs: [], count: 0 });
+  });
+
+  it("runs each job's addLog before its completion in Redis, although write() does not wait for the reply", async () => {
+    const monitor = await new IORedis(redisUrl).monitor();
+    const order: string[] = [];
+    const jobKey = new RegExp(`^${prefix}:${name}:(\\d+)$`);
+    monitor.on('monitor', (_time: string, args: unknown[]) => {
+      const a = args.map(String);
+      // A client's first call of a script is EVAL (which loads it), later ones EVALSHA.
+      if (!['eval', 'evalsha'].includes(a[0].toLowerCase())) return;
+      const keys = a.slice(3, 3 + Number(a[2]));
+      const jobId = keys.map((k) => jobKey.exec(k)?.[1]).find((id) => id !== undefined);
+      if (jobId === undefined) return;
+      if (keys.some((k) => k.endsWith(':logs'))) order.push(`log ${jobId}`);
+      // moveToFinished: the only script here with the job's key, the completed set and ten keys more.
+      else if (keys.length > 10 && keys.includes(`${prefix}:${name}:completed`)) order.push(`done ${jobId}`);
+    });
+    try {
+      startWorker(async (job, logs) => {
+        await logs.write(job, `line ${job.data.n}`);
+        return null;
+      });
+      const jobs = await queue.addBulk(Array.from({ length: 20 }, (_, n) => ({ name, data: { n } })));
+      await Promise.all(jobs.map((j) => j.waitUntilFinished(events)));
+      await new Promise((r) => setTimeout(r, 100));
+      for (const j of jobs) {
+        const log = order.indexOf(`log ${j.id}`);
+        const done = order.indexOf(`done ${j.id}`);
+        expect(log, `addLog of job ${j.id}`).to.be.at.least(0);
+        expect(done, `completion of job ${j.id}`).to.be.greaterThan(log);
+      }
+      expect(failures).to.deep.equal([]);
+    } finally {
+      monitor.disconnect();
+    }
   });
 });
