@@ -13,12 +13,22 @@ interface PgConnection {
 // pg exports its parameter serializer (arrays, dates, JSON) as utils.prepareValue; @types/pg omits it.
 const { prepareValue } = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils;
 
+/**
+ * An escape-string literal (E'…', quotes and backslashes doubled): the same text whatever the
+ * server's standard_conforming_strings. What pg.escapeLiteral writes for a text holding a
+ * backslash, in one regex pass instead of its character-by-character concatenation, which cost 3 %
+ * of the batched worker's CPU on the statements' long array literals.
+ */
+function quote(text: string): string {
+  return `E'${text.replace(/['\\]/g, '$&$&')}'`;
+}
+
 /** A bound value as the literal of the very text pg would have sent as its parameter. */
 function literal(value: unknown): string {
   const text = prepareValue(value);
   if (text === null || text === undefined) return 'NULL';
   if (typeof text !== 'string' && typeof text !== 'number' && typeof text !== 'boolean') throw new TypeError(`cannot write a ${typeof text} into a batch statement`);
-  return pg.escapeLiteral(String(text));
+  return quote(String(text));
 }
 
 /**

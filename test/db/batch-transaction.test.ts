@@ -30,14 +30,19 @@ describe('batch transaction: literal statements in two round trips', function ()
     const sql = 'SELECT ?::text[] AS texts, ?::text AS one, ?::timestamptz[] AS stamps, ?::jsonb[] AS docs, ?::numeric[] AS amounts, ?::integer AS n, ?::text AS missing';
     const bindings = [[...AWKWARD, null], AWKWARD.join('|'), [stamp, null], [JSON.stringify({ note: "it's \\ \"x\"" }), null], ['12.50', '-0.000000000000000001'], 7, null];
     const viaParameters = (await knex().raw(sql, bindings as never)).rows[0];
-    const viaLiterals = await inBatchTransaction(knex(), async (trx) => {
-      const [[row]] = await trx.read([{ sql, bindings }]);
-      await trx.commit(null);
-      return row;
-    });
-    expect(viaLiterals).to.deep.equal(viaParameters);
-    expect(viaLiterals.texts).to.deep.equal([...AWKWARD, null]);
-    expect((viaLiterals.stamps as Date[])[0].toISOString()).to.equal('2026-03-01T12:34:56.789Z');
+    const viaLiterals = async (standardStrings: 'on' | 'off') =>
+      inBatchTransaction(knex(), async (trx) => {
+        // A separate round trip: a message's statements are all parsed before the first one runs.
+        await trx.read([{ sql: `SET LOCAL standard_conforming_strings = ${standardStrings}`, bindings: [] }]);
+        const [[row]] = await trx.read([{ sql, bindings }]);
+        await trx.commit(null);
+        return row;
+      });
+    expect(await viaLiterals('off')).to.deep.equal(viaParameters);
+    const viaLiteralsOn = await viaLiterals('on');
+    expect(viaLiteralsOn).to.deep.equal(viaParameters);
+    expect(viaLiteralsOn.texts).to.deep.equal([...AWKWARD, null]);
+    expect((viaLiteralsOn.stamps as Date[])[0].toISOString()).to.equal('2026-03-01T12:34:56.789Z');
   });
 
   it('refuses a statement whose placeholders and values do not match', () => {
