@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { BatchTransaction, inBatchTransaction, inline } from '../../src/db/batch-transaction';
+import { isTransientFault } from '../../src/db/pg-errors';
 import { useTestDatabase } from '../helpers/db';
 
 // The batched path sends its statements with the values written in as literals (several statements
@@ -87,5 +88,24 @@ describe('batch transaction: literal statements in two round trips', function ()
     });
     await expect(forgot).to.be.rejectedWith('without COMMIT');
     expect(await rowsIn()).to.deep.equal([]);
+  });
+
+  it('a session killed between the round trips is a transient fault; the pool hands the next batch a live connection', async () => {
+    const failing = inBatchTransaction(knex(), async (trx) => {
+      const [[me]] = await trx.read([{ sql: `INSERT INTO ${table} (k, n) VALUES (?, 1) RETURNING pg_backend_pid() AS pid`, bindings: ['lost'] }]);
+      await knex().raw('SELECT pg_terminate_backend(?)', [me.pid as number]);
+      await trx.commit({ sql: `UPDATE ${table} SET n = 2 WHERE k = ?`, bindings: ['lost'] });
+    });
+    const err = await failing.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err, 'the batch must fail').to.be.instanceOf(Error);
+    expect(isTransientFault(err), String(err)).to.equal(true);
+    expect(await rowsIn()).to.deep.equal([]);
+    for (let i = 0; i < 3; i++) {
+      await inBatchTransaction(knex(), async (trx) => trx.commit({ sql: `INSERT INTO ${table} (k, n) VALUES (?, ?)`, bindings: [`after-${i}`, i] }));
+    }
+    expect(await rowsIn()).to.deep.equal([['after-0', 0], ['after-1', 1], ['after-2', 2]]);
   });
 });
