@@ -1,10 +1,11 @@
 import { Knex } from 'knex';
 import { MigrationCounts } from '../domain/legacy-migration';
+import { T } from './tables';
 
 // The migration job's checkpoint: what it moved so far, added by each batch in its own transaction.
 // A worker killed at any point leaves either the batch and its checkpoint, or neither.
 
-const TABLE = 'flat_fee_legacy_migrations';
+const TABLE = T.legacyMigrations;
 
 export interface Checkpoint {
   counts: MigrationCounts;

@@ -1,8 +1,9 @@
 import { Knex } from 'knex';
 import { formatAmount, Money } from '../domain/money';
 import { NoProrationReason, ProrationReceipt, RoundingMode } from '../domain/receipt';
+import { T } from './tables';
 
-const TABLE = 'charge_flat_fee_proration_receipts';
+const TABLE = T.receipts;
 
 type Row = Record<string, any>;
 
