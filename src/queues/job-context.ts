@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { ulid } from 'ulid';
 import type * as yup from 'yup';
 
 /** What a job handler gets: the job's transaction, a clock and ids. No globals. */
@@ -20,6 +21,34 @@ export interface JobContext {
 }
 
 export type JobResult = Record<string, unknown>;
+
+/** Who delivered the job and how: what a handler's context says about its delivery. */
+export interface DeliveryFacts {
+  logger: Logger;
+  jobId: string | null;
+  job: Job | null;
+  resumedAfterDelay?: boolean;
+  newId?: () => string;
+}
+
+/**
+ * The one place a handler's context is built, whichever runner calls it: in a transaction it does
+ * not own (`trx`), or, for jobs that run their own transactions, with the pool (`knex`).
+ */
+export function handlerContext(queue: string, idempotencyKey: string, d: DeliveryFacts, db: Pick<JobContext, 'trx' | 'knex'>): JobContext {
+  return {
+    ...db,
+    logger: d.logger,
+    queue,
+    jobId: d.jobId,
+    idempotencyKey,
+    // Row timestamps keep milliseconds: realizations are ordered by created_at across batches.
+    now: new Date(),
+    newId: d.newId ?? (() => ulid()),
+    resumedAfterDelay: d.resumedAfterDelay ?? false,
+    job: d.job,
+  };
+}
 
 /** One file per job kind exports one of these (STYLE "A job: one file, three exports"). */
 export interface JobDefinition<S extends yup.AnyObjectSchema = yup.AnyObjectSchema> {

@@ -1,13 +1,12 @@
 import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { ulid } from 'ulid';
 import { claimKey, KeyRef, keyRefOf, payloadHash, storeResult } from '../db/idempotency';
 import { validate } from '../validation';
 import { faultPoint } from './faults';
 import { runOwnTransactionsJob } from './run-own-transactions';
 import type { JournalEntry } from '../domain/journal';
-import { JobDefinition, JobResult } from './job-context';
+import { DeliveryFacts, handlerContext, JobDefinition, JobResult } from './job-context';
 import { attemptOf, beginEffect, JournalScope, recordApplied, recordRejected, recordReplayed } from './journal-recorder';
 
 export interface RunEnv {
@@ -20,13 +19,8 @@ export interface RunEnv {
   onJournal?: (entry: JournalEntry | null) => void;
 }
 
-export interface Delivery {
-  jobId: string | null;
-  job: Job | null;
-  logger: Logger;
-  resumedAfterDelay?: boolean;
+export interface Delivery extends DeliveryFacts {
   startedAt?: Date;
-  newId?: () => string;
 }
 
 export interface Applied {
@@ -59,18 +53,7 @@ export async function applyInTransaction(trx: Knex.Transaction, def: JobDefiniti
   if (claim.replayed) return { result: { ...claim.result, replayed: true }, entry: await recordReplayed(trx, scope, data, claim.result) };
   const payload = validate(def.schema, data);
   const baseline = await beginEffect(trx, ref.namespace, payload);
-  const result = await def.handle(payload, {
-    trx,
-    logger: d.logger,
-    queue: def.name,
-    jobId: d.jobId,
-    idempotencyKey: ref.key,
-    // Row timestamps keep milliseconds: realizations are ordered by created_at across batches.
-    now: new Date(),
-    newId: d.newId ?? (() => ulid()),
-    resumedAfterDelay: d.resumedAfterDelay ?? false,
-    job: d.job,
-  });
+  const result = await def.handle(payload, handlerContext(def.name, ref.key, d, { trx }));
   await storeResult(trx, ref, result);
   // The applied entry commits with the effect: a crash before COMMIT leaves neither.
   return { result, entry: await recordApplied(trx, scope, baseline, payload, result) };

@@ -1,9 +1,8 @@
-import { ulid } from 'ulid';
 import type { Knex } from 'knex';
 import { keyRefOf, payloadHash } from '../db/idempotency';
 import { claimUnfinishedKey, findKey, finishKey } from '../db/idempotency-lookup';
 import { validate } from '../validation';
-import { JobDefinition, JobResult } from './job-context';
+import { handlerContext, JobDefinition, JobResult } from './job-context';
 import type { RunEnv } from './run-job';
 
 // A handler of such a job opens its own transactions through ctx.knex; touching ctx.trx is a bug.
@@ -29,18 +28,7 @@ export async function runOwnTransactionsJob(def: JobDefinition, data: unknown, e
   const payload = validate(def.schema, data);
   const dryRun = (payload as { dryRun?: unknown }).dryRun === true;
   if (!dryRun) await claimUnfinishedKey(env.knex, ref, hash, env.jobId);
-  const result = await def.handle(payload, {
-    trx: NO_TRANSACTION,
-    knex: env.knex,
-    logger: env.logger,
-    queue: def.name,
-    jobId: env.jobId,
-    idempotencyKey: ref.key,
-    now: new Date(),
-    newId: () => ulid(),
-    resumedAfterDelay: env.resumedAfterDelay ?? false,
-    job: env.job,
-  });
+  const result = await def.handle(payload, handlerContext(def.name, ref.key, env, { trx: NO_TRANSACTION, knex: env.knex }));
   if (dryRun) return result;
   const finished = await finishKey(env.knex, ref, result);
   return finished.state === 'finished' ? finished.result : result;
