@@ -40,16 +40,11 @@ describe('effect journal: change counting', () => {
 
   it('reads the counters of every table of the migrated schema but the bookkeeping ones', async () => {
     // A table added by a migration and left out of EFFECT_TABLES would vanish from every entry's changes.
-    const knex = createKnex({ databaseUrl: db().url, poolMax: 1 });
-    try {
-      const { rows } = await knex.raw(`SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')`);
-      const bookkeeping = [JOURNAL_TABLE, T.idempotency, 'knex_migrations', 'knex_migrations_lock'];
-      const schemaTables = (rows as Array<{ relname: string }>).map((r) => r.relname).filter((name) => !bookkeeping.includes(name));
-      expect([...EFFECT_TABLES].sort()).to.deep.equal(schemaTables.sort());
-      expect(EFFECT_TABLES).to.have.length(12);
-    } finally {
-      await knex.destroy();
-    }
+    const { rows } = await db().knex.raw(`SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')`);
+    const bookkeeping = [JOURNAL_TABLE, T.idempotency, 'knex_migrations', 'knex_migrations_lock'];
+    const schemaTables = (rows as Array<{ relname: string }>).map((r) => r.relname).filter((name) => !bookkeeping.includes(name));
+    expect([...EFFECT_TABLES].sort()).to.deep.equal(schemaTables.sort());
+    expect(EFFECT_TABLES).to.have.length(12);
   });
 
   it('diffs counters per table and kind, leaving out what did not move', () => {
