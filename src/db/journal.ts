@@ -14,6 +14,9 @@ export const JOURNAL_TABLE = 'flat_fee_job_journal';
  */
 export const EFFECT_TABLES: readonly string[] = Object.values(T).filter((table) => table !== T.idempotency);
 
+// The same list as knex takes a binding (a mutable array), built once rather than per snapshot.
+const EFFECT_TABLES_BINDING = [...EFFECT_TABLES];
+
 export interface RunTotalsSnapshot {
   runId: string | null;
   totals: TotalsJson | null;
@@ -56,14 +59,13 @@ function countersOf(json: Array<[string, number, number, number]>): TableCounter
  * of the previous one.
  */
 export async function readEffectSnapshot(trx: Knex.Transaction, namespace: string, chargeId: string | null, lock: boolean): Promise<EffectSnapshot> {
-  const tables = [...EFFECT_TABLES];
   if (chargeId !== null) {
-    const { rows } = await trx.raw(snapshotSql(lock), [tables, namespace, chargeId]);
+    const { rows } = await trx.raw(snapshotSql(lock), [EFFECT_TABLES_BINDING, namespace, chargeId]);
     const row = rows[0] as Record<string, any> | undefined;
     if (row) return { counters: countersOf(row.counters), charge: { runId: row.run_id ?? null, totals: row.run_id ? totalsToJson(fromDbTotals(row)) : null } };
   }
   // No such charge (create-charge before its insert, a job naming an unknown charge): the counters alone.
-  const { rows } = await trx.raw(`SELECT (${COUNTERS}) AS counters`, [tables]);
+  const { rows } = await trx.raw(`SELECT (${COUNTERS}) AS counters`, [EFFECT_TABLES_BINDING]);
   return { counters: countersOf(rows[0].counters), charge: null };
 }
 
