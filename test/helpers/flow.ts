@@ -48,9 +48,14 @@ export async function tally(queues: FlatFeeQueues, names: readonly QueueName[] =
   return sum;
 }
 
+// The producer's queues each hold their own connection and fail fast while it is down (SPEC
+// connection policy), so after a Redis fault one queue can answer while another still reconnects.
+const REDIS_RECONNECTING = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET/;
+
 /**
  * Polls until `finished` jobs are completed or failed and nothing is waiting, active or delayed.
- * `onTick` runs between polls (the crash test kills workers from there).
+ * `onTick` runs between polls (the crash test kills workers from there). A poll that meets a
+ * reconnecting producer connection is skipped, not fatal: the deadline still bounds the wait.
  */
 export async function waitForFinished(
   queues: FlatFeeQueues,
@@ -59,7 +64,14 @@ export async function waitForFinished(
 ): Promise<QueueTally> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
-    const t = await tally(queues, options.names);
+    let t: QueueTally;
+    try {
+      t = await tally(queues, options.names);
+    } catch (err) {
+      if (!REDIS_RECONNECTING.test(String((err as Error).message)) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
     const idle = t.waiting + t.active + t.delayed + t.prioritized + t['waiting-children'] === 0;
     if (idle && t.completed + t.failed >= finished) return t;
     if (Date.now() > deadline) throw new Error(`jobs not finished in ${options.timeoutMs} ms: ${JSON.stringify(t)}`);
