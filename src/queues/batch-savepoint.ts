@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { keyRefOf, payloadHash } from '../db/idempotency';
+import { isTransientFault } from '../db/pg-errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { fastUlid } from './batch-ids';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
@@ -43,29 +44,32 @@ export function lockOrder(items: BatchItem[]): number[] {
 /**
  * Every job in its own SAVEPOINT of one transaction: a bad job rolls back alone and fails with its
  * own error, the others commit together. If the transaction itself fails (COMMIT included), no job
- * of the batch took effect and each one that would have succeeded fails with that fault (retried).
+ * of the batch took effect and each one that had not failed on its own fails with that fault
+ * (retried). A transient fault inside a savepoint (the session was terminated) ends the transaction
+ * at once: the jobs after it would only meet a dead connection.
  */
 export async function applyWithSavepoints(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
-  const outcomes: ItemOutcome[] = items.map(() => ({ ok: false, error: new Error('batch not applied') }));
+  const settled: Array<ItemOutcome | null> = items.map(() => null);
   const entries: Array<JournalEntry | null> = items.map(() => null);
   try {
     await env.knex.transaction(async (trx) => {
       for (const i of lockOrder(items)) {
         try {
           const applied = items.length === 1 ? await applyOne(trx, def, items[i], env) : await trx.transaction((sp) => applyOne(sp, def, items[i], env));
-          outcomes[i] = { ok: true, result: applied.result };
+          settled[i] = { ok: true, result: applied.result };
           entries[i] = applied.entry;
         } catch (error) {
           // A batch of one has no savepoint: its failure must roll the transaction back, as runJob's does.
-          if (items.length === 1) throw error;
-          outcomes[i] = { ok: false, error };
+          if (items.length === 1 || isTransientFault(error)) throw error;
+          settled[i] = { ok: false, error };
         }
       }
-      await faultsBeforeCommit(def.name, items, outcomes);
+      await faultsBeforeCommit(def.name, items, settled as ItemOutcome[]);
     });
   } catch (error) {
-    outcomes.forEach((o, i) => (outcomes[i] = o.ok || items.length === 1 ? { ok: false, error } : o));
+    settled.forEach((o, i) => (settled[i] = o === null || o.ok || items.length === 1 ? { ok: false, error } : o));
   }
+  const outcomes = settled as ItemOutcome[];
   await finishOutcomes(def, items, outcomes, entries, env);
   return outcomes;
 }

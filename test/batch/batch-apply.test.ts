@@ -3,6 +3,7 @@ import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS } from '../helpers/fixtures';
 import * as allocateJob from '../../jobs/allocate-credit';
 import { runJob } from '../../src/queues/run-job';
+import { isTransientFault } from '../../src/db/pg-errors';
 import { allocate, apply, chargesWithRuns, codeOf, failNextAllocateCommit, item, silent } from './helpers';
 
 describe('batched apply: many jobs, one transaction', () => {
@@ -112,6 +113,30 @@ describe('batched apply: many jobs, one transaction', () => {
     expect(outcomes.map(codeOf)).to.deep.equal(payloads.map((_, i) => (i === 4 ? 'charge_already_exists' : null)));
     expect(await knex()('charge_flat_fees').whereIn('id', payloads.map((p) => p.id))).to.have.length(9);
     expect(await knex()('charge_flat_fee_runs').whereIn('charge_id', payloads.map((p) => p.id))).to.have.length(9);
+  });
+
+  it('a session terminated inside a savepoint fails the whole batch with that fault; nothing is written and the redo applies each job once', async () => {
+    const payloads = Array.from({ length: 10 }, () => chargePayload({ settlementMode: 'invoice_only' }));
+    const ids = payloads.map((p) => p.id as string);
+    // The fifth charge in lock order terminates its own session from a trigger: jobs after it would meet a dead connection.
+    const doomed = [...ids].sort()[4];
+    await knex().raw(`CREATE OR REPLACE FUNCTION batch_session_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$`);
+    await knex().raw(`CREATE TRIGGER batch_session_fault BEFORE INSERT ON charge_flat_fees FOR EACH ROW WHEN (NEW.id = '${doomed}') EXECUTE FUNCTION batch_session_fault()`); // DDL takes no parameters; a ULID needs no quoting
+    let failed;
+    try {
+      failed = await apply(knex(), 'create-charge', payloads.map((p) => item(p)));
+    } finally {
+      await knex().raw(`DROP TRIGGER IF EXISTS batch_session_fault ON charge_flat_fees`);
+    }
+    expect(failed.map((o) => (o.ok ? 'ok' : isTransientFault(o.error) ? 'transient' : String(o.error)))).to.deep.equal(ids.map(() => 'transient'));
+    // One fault ended the transaction: no job after it tried a SAVEPOINT on the dead connection.
+    expect(new Set(failed.map((o) => !o.ok && o.error)).size, 'distinct errors').to.equal(1);
+    expect(await knex()('charge_flat_fees').whereIn('id', ids)).to.have.length(0);
+    expect(await keysOf('create-charge', ids)).to.have.length(0);
+    const redo = await apply(knex(), 'create-charge', payloads.map((p) => item(p)));
+    expect(redo.map(codeOf)).to.deep.equal(ids.map(() => null));
+    expect(await knex()('charge_flat_fee_runs').whereIn('charge_id', ids)).to.have.length(10);
   });
 
   it('a failed COMMIT fails the whole batch with a retried fault and stores nothing; the redo applies each job once', async () => {
