@@ -1,5 +1,6 @@
 import { App } from '../app';
 import { migrateLatest } from '../db/migrate';
+import { batchSizeFromEnv } from '../queues/batch-item';
 import { startWorkers, stopWorkers } from '../queues/worker';
 
 /**
@@ -22,7 +23,9 @@ export async function runWorker(app: App, options: { migrate: boolean; onStarted
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const stopExtras = options.onStarted ? await options.onStarted() : async () => {};
-  logger.info({ queues: workers.map((w) => w.name), concurrency: config.workerConcurrency, prefix: config.queuePrefix }, 'worker started');
+  // batchSize 0 or 1: one transaction per job; above, group commit with more jobs in flight per queue.
+  const mode = { batchSize: batchSizeFromEnv(), jobsInFlightPerQueue: workers[0]?.concurrency };
+  logger.info({ queues: workers.map((w) => w.name), concurrency: config.workerConcurrency, ...mode, prefix: config.queuePrefix }, 'worker started');
 
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -31,6 +31,16 @@ export const FAST_STALLS = {
   WORKER_MAX_STALLED_COUNT: '20',
 };
 
+/**
+ * The two paths a worker applies jobs on: one transaction per job (the default) and group commit
+ * (BATCH_SIZE, opt-in). The exactly-once reliability tests run against both, so the faster mode
+ * keeps every guarantee the default has.
+ */
+export const WORKER_MODES = [
+  { label: 'per-job', env: { BATCH_SIZE: '0' } },
+  { label: 'batched', env: { BATCH_SIZE: '50' } },
+] as const;
+
 export class WorkerProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -38,6 +48,7 @@ export class WorkerProcess {
   private readonly faults: FaultReport[] = [];
   private faultWaiters: Array<(f: FaultReport) => void> = [];
   private started!: Promise<void>;
+  private startedLine = '';
 
   constructor(readonly options: WorkerProcessOptions) {
     this.child = spawn(process.execPath, [BIN, 'worker'], {
@@ -91,7 +102,10 @@ export class WorkerProcess {
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) {
         if (!line) continue;
-        if (line.includes('"worker started"')) ready();
+        if (line.includes('"worker started"')) {
+          this.startedLine = line;
+          ready();
+        }
         this.tail.push(line);
         if (this.tail.length > 200) this.tail.shift();
       }
@@ -109,9 +123,16 @@ export class WorkerProcess {
     else this.faults.push(report);
   }
 
-  /** Resolves once every queue's Worker is connected (the `worker started` log line). */
+  /**
+   * Resolves once every queue's Worker is connected (the `worker started` log line). A process
+   * given BATCH_SIZE must report that batch size, so a test of the batched path cannot pass on the
+   * per-job one.
+   */
   async ready(timeoutMs = 20000): Promise<this> {
     await withTimeout(this.started, timeoutMs, `worker ${this.pid} did not start`);
+    const wanted = this.options.env?.BATCH_SIZE;
+    const reported = (JSON.parse(this.startedLine) as { batchSize?: number }).batchSize;
+    if (wanted !== undefined && reported !== Number(wanted)) throw new Error(`worker ${this.pid} started with batchSize ${reported}, not ${wanted}`);
     return this;
   }
 

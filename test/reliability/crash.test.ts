@@ -8,7 +8,7 @@ import { enqueueAll, LONG, QueueTally, seeded, shuffle, waitForFinished } from '
 import { ledgerDiff, modelFigures, readLedger, tableFigures } from '../helpers/ledger-model';
 import { dropPrefix, testPrefix } from '../helpers/queue';
 import { buildScenario } from '../helpers/scenario';
-import { FAST_STALLS, startWorkerProcess, WorkerProcess } from '../helpers/worker-process';
+import { FAST_STALLS, startWorkerProcess, WORKER_MODES, WorkerProcess } from '../helpers/worker-process';
 
 // Crash: worker processes are SIGKILLed while thousands of mixed jobs flow, twice at the exact
 // fault points around COMMIT and then at random moments; restarted workers must finish the queue
@@ -18,16 +18,16 @@ const CHARGES = LONG ? 2000 : 400;
 const RANDOM_KILLS = LONG ? 12 : 4;
 const SEED = Number(process.env.SEED ?? Date.now() % 1000000);
 
-describe('reliability: SIGKILLed workers lose nothing and apply nothing twice', function () {
+for (const mode of WORKER_MODES) describe(`reliability: SIGKILLed workers lose nothing and apply nothing twice (${mode.label})`, function () {
   this.timeout(LONG ? 900000 : 180000);
-  const db = useTestDatabase('crash');
+  const db = useTestDatabase(`crash_${mode.label}`);
   const redisUrl = loadConfig().redisUrl;
   const prefix = testPrefix('crash');
   let queues: FlatFeeQueues;
   let worker: WorkerProcess | null = null;
 
   const spawnWorker = (fault?: string) =>
-    startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, fault, env: FAST_STALLS });
+    startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, fault, env: { ...FAST_STALLS, ...mode.env } });
 
   before(() => {
     queues = new FlatFeeQueues({

@@ -8,7 +8,7 @@ import { enqueueAll, jobsIn, LONG, PlannedJob, seeded, shuffle, waitForFinished,
 import { ledgerDiff, modelFigures, readLedger, realizationKey, tableFigures } from '../helpers/ledger-model';
 import { dropPrefix, testPrefix } from '../helpers/queue';
 import { buildScenario, buildScenarioOfJobs } from '../helpers/scenario';
-import { FAST_STALLS, startWorkerProcess, WorkerProcess } from '../helpers/worker-process';
+import { FAST_STALLS, startWorkerProcess, WORKER_MODES, WorkerProcess } from '../helpers/worker-process';
 
 // Duplicates: BullMQ delivers at least once, and upstream producers re-send. Five deliveries of every
 // job (distinct job ids, one idempotency key) and a stalled redelivery must leave the ledger of one.
@@ -40,14 +40,14 @@ function deliveries(phase: PlannedJob[], random: () => number): PlannedJob[] {
   return shuffle(copies, random);
 }
 
-describe('reliability: duplicate deliveries have the effect of one', function () {
+for (const mode of WORKER_MODES) describe(`reliability: duplicate deliveries have the effect of one (${mode.label})`, function () {
   this.timeout(LONG ? 600000 : 120000);
-  const db = useTestDatabase('duplicates');
+  const db = useTestDatabase(`duplicates_${mode.label}`);
   const redisUrl = loadConfig().redisUrl;
   const prefix = testPrefix('dups');
   let queues: FlatFeeQueues;
   let worker: WorkerProcess | null = null;
-  const spawn = (fault?: string) => startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, fault, env: FAST_STALLS });
+  const spawn = (fault?: string) => startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, fault, env: { ...FAST_STALLS, ...mode.env } });
 
   before(() => {
     queues = new FlatFeeQueues({ redisUrl, prefix, defaultJobOptions: { attempts: 40, backoff: { type: 'fixed', delay: 100 }, removeOnComplete: false, removeOnFail: false } });
