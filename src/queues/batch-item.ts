@@ -33,9 +33,9 @@ export interface BatchSettings {
 }
 
 /**
- * Batching is opt-in (BATCH_SIZE=50 is the measured setting): it raises each queue's concurrency
- * beyond WORKER_CONCURRENCY, and under repeated pg_terminate_backend it makes too little progress
- * for the fault test (README "Throughput", bench/README.md).
+ * Batching is opt-in (BATCH_SIZE=50 is the measured setting): it raises each queue's jobs in
+ * flight beyond WORKER_CONCURRENCY and sends a whole batch back to backoff on one fault (README
+ * "Throughput").
  */
 export function batchSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BatchSettings {
   return { size: intFrom(env, 'BATCH_SIZE', 0, 0, 1000), partitions: intFrom(env, 'BATCH_PARTITIONS', 2, 1, 64) };
