@@ -58,7 +58,7 @@ export async function startWorkerProcess(spec: WorkerSpec): Promise<WorkerProces
     BATCH_PARTITIONS: String(spec.partitions),
     KEEP_COMPLETED_JOBS: String(spec.keepCompleted),
     KEEP_FAILED_JOBS: String(spec.keepCompleted),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
   }, true);
   await reply(child, 'ready');
   return {

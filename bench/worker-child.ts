@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import pino from 'pino';
+import { createLogger } from '../src/logger';
 import { createKnex } from '../src/db/knex';
 import { redisOptions } from '../src/queues/connection';
 import { RETENTION, startWorkers, stopWorkers } from '../src/queues/worker';
@@ -10,7 +10,7 @@ import { RETENTION, startWorkers, stopWorkers } from '../src/queues/worker';
 const mode = process.argv[2] as 'flatfee' | 'noop';
 const queues = (process.argv[3] ?? 'allocate-credit').split(',');
 const env = process.env;
-const logger = pino({ level: env.LOG_LEVEL || 'warn' });
+const logger = createLogger(env.LOG_LEVEL || 'warn', false);
 const concurrency = Number(env.WORKER_CONCURRENCY || 16);
 const batchSize = Number(env.BATCH_SIZE || 0);
 
