@@ -9,7 +9,7 @@ import { SqlPart } from '../db/batch-sql';
 import type { Row } from '../db/batch-transaction';
 import { T } from '../db/tables';
 import { validate } from '../validation';
-import { fastUlid } from './batch-ids';
+import { fastUlid } from './ids';
 import { JobResult } from './job-context';
 
 /**

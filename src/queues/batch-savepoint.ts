@@ -2,7 +2,6 @@ import type { Knex } from 'knex';
 import { keyRefOf, payloadHash } from '../db/idempotency';
 import { isTransientFault } from '../db/pg-errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
-import { fastUlid } from './batch-ids';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { faultPoint } from './faults';
 import { JobDefinition } from './job-context';
@@ -25,7 +24,6 @@ function applyOne(trx: Knex.Transaction, def: JobDefinition, item: BatchItem, en
     logger: env.logger,
     resumedAfterDelay: item.resumedAfterDelay,
     startedAt: item.startedAt,
-    newId: fastUlid,
   });
 }
 

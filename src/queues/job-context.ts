@@ -1,8 +1,8 @@
 import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { ulid } from 'ulid';
 import type * as yup from 'yup';
+import { fastUlid } from './ids';
 
 /** What a job handler gets: the job's transaction, a clock and ids. No globals. */
 export interface JobContext {
@@ -28,7 +28,6 @@ export interface DeliveryFacts {
   jobId: string | null;
   job: Job | null;
   resumedAfterDelay?: boolean;
-  newId?: () => string;
 }
 
 /**
@@ -44,7 +43,7 @@ export function handlerContext(queue: string, idempotencyKey: string, d: Deliver
     idempotencyKey,
     // Row timestamps keep milliseconds: realizations are ordered by created_at across batches.
     now: new Date(),
-    newId: d.newId ?? (() => ulid()),
+    newId: () => fastUlid(),
     resumedAfterDelay: d.resumedAfterDelay ?? false,
     job: d.job,
   };

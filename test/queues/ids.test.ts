@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { decodeTime, isValid } from 'ulid';
-import { fastUlid } from '../../src/queues/batch-ids';
+import { fastUlid } from '../../src/queues/ids';
 
-describe('batched path ids', () => {
+describe('row ids', () => {
   it('are ULIDs carrying their millisecond, and distinct', () => {
     const at = Date.parse('2026-11-25T14:20:00.123Z');
     const ids = Array.from({ length: 10000 }, () => fastUlid(at));
