@@ -131,8 +131,8 @@ export class WorkerProcess {
   async ready(timeoutMs = 20000): Promise<this> {
     await withTimeout(this.started, timeoutMs, `worker ${this.pid} did not start`);
     const wanted = this.options.env?.BATCH_SIZE;
-    const reported = (JSON.parse(this.startedLine) as { batchSize?: number }).batchSize;
-    if (wanted !== undefined && reported !== Number(wanted)) throw new Error(`worker ${this.pid} started with batchSize ${reported}, not ${wanted}`);
+    const reported = /"batchSize":(\d+)/.exec(this.startedLine)?.[1];
+    if (wanted !== undefined && Number(reported) !== Number(wanted)) throw new Error(`worker ${this.pid} started with batchSize ${reported}, not ${wanted}`);
     return this;
   }
 
