@@ -52,8 +52,12 @@ for (const mode of WORKER_MODES) describe(`reliability: duplicate deliveries hav
   before(() => {
     queues = new FlatFeeQueues({ redisUrl, prefix, defaultJobOptions: { attempts: 40, backoff: { type: 'fixed', delay: 100 }, removeOnComplete: false, removeOnFail: false } });
   });
-  after(async () => {
+  // A worker left by a failed test would take the next test's jobs on the same prefix.
+  afterEach(async () => {
     await worker?.kill();
+    worker = null;
+  });
+  after(async () => {
     await queues.close();
     await dropPrefix(prefix);
   });
@@ -80,7 +84,8 @@ for (const mode of WORKER_MODES) describe(`reliability: duplicate deliveries hav
     expect(byKey.size).to.equal(originals.length);
     for (const [key, jobs] of byKey) {
       const applied = jobs.filter((j) => j.returnvalue.replayed !== true);
-      expect(applied, `applied deliveries of ${key}`).to.have.length(1);
+      const story = jobs.map((j) => `${j.id}: started ${j.attemptsStarted}, stalled ${j.stalledCounter}, ${JSON.stringify(j.stacktrace)}`).join('; ');
+      expect(applied, `applied deliveries of ${key} (${story})`).to.have.length(1);
       for (const replay of jobs.filter((j) => j !== applied[0])) {
         expect(replay.returnvalue).to.deep.equal({ ...applied[0].returnvalue, replayed: true });
       }
