@@ -8,7 +8,7 @@ import { enqueueAll, LONG, QueueTally, seeded, shuffle, waitForFinished } from '
 import { ledgerDiff, modelFigures, readLedger, tableFigures } from '../helpers/ledger-model';
 import { dropPrefix, testPrefix } from '../helpers/queue';
 import { buildScenario } from '../helpers/scenario';
-import { FAST_STALLS, startWorkerProcess, WORKER_MODES, WorkerProcess } from '../helpers/worker-process';
+import { startWorkerProcess, WORKER_MODES, WorkerProcess } from '../helpers/worker-process';
 
 // Crash: worker processes are SIGKILLed while thousands of mixed jobs flow, twice at the exact
 // fault points around COMMIT and then at random moments; restarted workers must finish the queue
@@ -27,7 +27,7 @@ for (const mode of WORKER_MODES) describe(`reliability: SIGKILLed workers lose n
   let worker: WorkerProcess | null = null;
 
   const spawnWorker = (fault?: string) =>
-    startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, fault, env: { ...FAST_STALLS, ...mode.env } });
+    startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, fault, env: mode.env });
 
   before(() => {
     queues = new FlatFeeQueues({

@@ -8,7 +8,7 @@ import { enqueueAll, jobsIn, LONG, PlannedJob, seeded, shuffle, waitForFinished,
 import { ledgerDiff, modelFigures, readLedger, realizationKey, tableFigures } from '../helpers/ledger-model';
 import { dropPrefix, testPrefix } from '../helpers/queue';
 import { buildScenario, buildScenarioOfJobs } from '../helpers/scenario';
-import { FAST_STALLS, startWorkerProcess, WORKER_MODES, WorkerProcess } from '../helpers/worker-process';
+import { startWorkerProcess, WORKER_MODES, WorkerProcess } from '../helpers/worker-process';
 
 // Duplicates: BullMQ delivers at least once, and upstream producers re-send. Five deliveries of every
 // job (distinct job ids, one idempotency key) and a stalled redelivery must leave the ledger of one.
@@ -47,7 +47,7 @@ for (const mode of WORKER_MODES) describe(`reliability: duplicate deliveries hav
   const prefix = testPrefix('dups');
   let queues: FlatFeeQueues;
   let worker: WorkerProcess | null = null;
-  const spawn = (fault?: string) => startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, fault, env: { ...FAST_STALLS, ...mode.env } });
+  const spawn = (fault?: string) => startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, fault, env: mode.env });
 
   before(() => {
     queues = new FlatFeeQueues({ redisUrl, prefix, defaultJobOptions: { attempts: 40, backoff: { type: 'fixed', delay: 100 }, removeOnComplete: false, removeOnFail: false } });

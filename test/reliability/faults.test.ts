@@ -10,7 +10,7 @@ import { PrivateRedis } from '../helpers/private-redis';
 import { dropPrefix, testPrefix } from '../helpers/queue';
 import { buildScenario, Scenario } from '../helpers/scenario';
 import IORedis from 'ioredis';
-import { FAST_STALLS, startWorkerProcess, WORKER_MODES, WorkerProcess } from '../helpers/worker-process';
+import { startWorkerProcess, WORKER_MODES, WorkerProcess } from '../helpers/worker-process';
 
 // Faults: the database drops the worker's connections mid-transaction and Redis dies and comes
 // back while jobs flow. The same worker process must ride both out on its own, retry what failed
@@ -107,7 +107,7 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
     prefix = testPrefix('pgkill');
     queues = new FlatFeeQueues({ redisUrl, prefix, defaultJobOptions: JOB_DEFAULTS });
     const scenario = buildScenario('ns-pgkill', CHARGES, random, undefined);
-    worker = await startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, env: { ...FAST_STALLS, ...mode.env } });
+    worker = await startWorkerProcess({ databaseUrl: db().url, redisUrl, prefix, concurrency: 8, env: mode.env });
     const pid = worker.pid;
 
     // Given half of the worker's sessions terminated every 100 ms: idle in the pool, idle in a transaction, mid-statement
@@ -146,7 +146,7 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
     queues = new FlatFeeQueues({ redisUrl: redis.url, prefix, defaultJobOptions: JOB_DEFAULTS });
     for (const name of QUEUE_NAMES) queues.queue(name).on('error', () => {}); // the outage is the point
     const scenario = buildScenario('ns-redis', CHARGES, random, undefined);
-    worker = await startWorkerProcess({ databaseUrl: db().url, redisUrl: redis.url, prefix, concurrency: 8, env: { ...FAST_STALLS, ...mode.env } });
+    worker = await startWorkerProcess({ databaseUrl: db().url, redisUrl: redis.url, prefix, concurrency: 8, env: mode.env });
     const pid = worker.pid;
     await enqueueAll(queues, scenario.phases[0]);
     await waitForFinished(queues, scenario.phases[0].length, { timeoutMs: 60000 });
@@ -187,7 +187,7 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
     prefix = testPrefix('redis-late');
 
     // Given a worker started while nothing listens on its Redis port
-    worker = new WorkerProcess({ databaseUrl: db().url, redisUrl: redis.url, prefix, concurrency: 8, env: { ...FAST_STALLS, ...mode.env } });
+    worker = new WorkerProcess({ databaseUrl: db().url, redisUrl: redis.url, prefix, concurrency: 8, env: mode.env });
     const pid = worker.pid;
     await new Promise((r) => setTimeout(r, 2000));
     const aliveWhileDown = worker.alive;
@@ -218,7 +218,7 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
     prefix = testPrefix('redis-kill');
     queues = new FlatFeeQueues({ redisUrl: redis.url, prefix, defaultJobOptions: JOB_DEFAULTS });
     for (const name of QUEUE_NAMES) queues.queue(name).on('error', () => {}); // the kill is the point
-    worker = await startWorkerProcess({ databaseUrl: db().url, redisUrl: redis.url, prefix, concurrency: 8, env: { ...FAST_STALLS, ...mode.env } });
+    worker = await startWorkerProcess({ databaseUrl: db().url, redisUrl: redis.url, prefix, concurrency: 8, env: mode.env });
     const pid = worker.pid;
     const scenario = buildScenario('ns-redis-kill', CHARGES, random, undefined);
     await enqueueAll(queues, scenario.phases[0]);
