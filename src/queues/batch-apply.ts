@@ -5,10 +5,11 @@ import { inBatchTransaction } from '../db/batch-transaction';
 import { KeyRef, keyRefOf, payloadHash } from '../db/idempotency';
 import { isTransientFault } from '../db/pg-errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
-import { allocateInBatch, BatchFallback, FreshApplied, SetBasedKind } from './batch-allocate';
+import { allocateInBatch } from './batch-allocate';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes } from './batch-savepoint';
 import { JobDefinition, JobResult } from './job-context';
+import { BatchFallback, FreshApplied, SetBasedKind } from './set-based';
 import { journalScope, refuseUnstorableKey } from './run-job';
 
 /** Job kinds with a set-based path; every other kind is applied one savepoint per job. */

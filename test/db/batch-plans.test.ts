@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ulid } from 'ulid';
-import { lockChargesWithRuns, lockedOf, realizationsOf, realizationsOfCurrentRuns } from '../../src/db/batch-allocate';
+import { realizationsOf, realizationsOfCurrentRuns } from '../../src/db/batch-allocate';
+import { lockChargesWithRuns, lockedOf } from '../../src/db/batch-charges';
 import { journalInsert } from '../../src/db/batch-journal';
 import { writeTogether } from '../../src/db/batch-sql';
 import { BatchTransaction, inBatchTransaction } from '../../src/db/batch-transaction';

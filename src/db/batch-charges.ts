@@ -1,0 +1,79 @@
+import { ChargeStatus } from '../domain/charge';
+import { Run } from '../domain/run';
+import { SqlPart } from './batch-sql';
+import type { LockedCharge } from './charge-guard';
+import { fromDbCharge, fromDbRun, TOTAL_COLUMN_NAMES } from './mapping';
+import { T } from './tables';
+
+// The charge side of every set-based kind: lock a batch's charges with their current runs in one
+// statement, read any child table of those runs, and write their statuses back.
+
+export interface Scoped {
+  namespace: string;
+  id: string;
+}
+
+const RUN_COLUMNS = [
+  'id', 'namespace', 'charge_id', 'created_at', 'updated_at', 'deleted_at', 'type', 'initial_type', 'service_period_from',
+  'service_period_to', 'amount_after_proration', 'line_id', 'invoice_id', 'no_fiat_transaction_required', ...TOTAL_COLUMN_NAMES,
+];
+
+function runOf(row: Record<string, unknown>): Run | null {
+  if (row.r__id === null) return null;
+  return fromDbRun(Object.fromEntries(RUN_COLUMNS.map((c) => [c, row[`r__${c}`]])));
+}
+
+/**
+ * Locks every charge of the batch in id order (the order every batch uses, so batches never
+ * deadlock on each other) and reads the current run of each in the same statement (lockedOf).
+ * Missing charges are simply absent.
+ */
+export function lockChargesWithRuns(keys: Scoped[]): SqlPart {
+  const runColumns = RUN_COLUMNS.map((c) => `r.${c} AS r__${c}`).join(', ');
+  return {
+    sql: `SELECT c.*, ${runColumns} FROM ${T.charges} c
+       JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON c.namespace = k.namespace AND c.id = k.id
+       LEFT JOIN ${T.runs} r ON r.namespace = c.namespace AND r.id = c.current_realization_run_id
+      ORDER BY c.id
+      FOR UPDATE OF c`,
+    bindings: [keys.map((k) => k.namespace), keys.map((k) => k.id)],
+  };
+}
+
+export function lockedOf(rows: Record<string, unknown>[]): Map<string, LockedCharge> {
+  return new Map(rows.map((row) => [row.id as string, { charge: fromDbCharge(row), run: runOf(row) }]));
+}
+
+/**
+ * The rows of `table` (a run child: realizations, usage, payment) that belong to the current runs of
+ * the given charges, as `a.*`. Sent after lockChargesWithRuns in the same round trip, with its own
+ * snapshot: the run pointers it follows are the ones the lock holds still.
+ */
+export function rowsOfCurrentRuns(table: string, charges: Scoped[], orderBy = ''): SqlPart {
+  // One index probe per charge and per run, whatever the statistics say: a plain join on a table
+  // whose statistics predate its rows (a fresh deployment before autovacuum's ANALYZE) hashes the
+  // whole table per batch. OFFSET 0 keeps the planner from flattening the probes into such a join.
+  return {
+    sql: `SELECT a.* FROM unnest(?::text[], ?::char(26)[]) AS k(namespace, id)
+       CROSS JOIN LATERAL (SELECT c.current_realization_run_id AS run_id FROM ${T.charges} c WHERE c.namespace = k.namespace AND c.id = k.id OFFSET 0) c
+       CROSS JOIN LATERAL (SELECT * FROM ${table} r WHERE r.namespace = k.namespace AND r.run_id = c.run_id OFFSET 0) a
+      ${orderBy}`,
+    bindings: [charges.map((k) => k.namespace), charges.map((k) => k.id)],
+  };
+}
+
+/** Rows of one run child table by run id (the run has at most one such row: usage, payment). */
+export function oneRowPerRun<T>(rows: Record<string, unknown>[], from: (row: Record<string, unknown>) => T): Map<string, T> {
+  return new Map(rows.map((row) => [row.run_id as string, from(row)]));
+}
+
+/** Sets the status (and status_detailed) of many charges in one statement. */
+export function chargeStatusUpdate(charges: Array<{ charge: Scoped; status: ChargeStatus; now: Date }>): SqlPart | null {
+  if (charges.length === 0) return null;
+  return {
+    sql: `UPDATE ${T.charges} c SET status = u.status, status_detailed = u.status, updated_at = u.updated_at
+       FROM unnest(?::text[], ?::char(26)[], ?::text[], ?::timestamptz[]) AS u(namespace, id, status, updated_at)
+      WHERE c.namespace = u.namespace AND c.id = u.id`,
+    bindings: [charges.map((c) => c.charge.namespace), charges.map((c) => c.charge.id), charges.map((c) => c.status), charges.map((c) => c.now)],
+  };
+}

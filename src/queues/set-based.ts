@@ -1,0 +1,85 @@
+import type * as yup from 'yup';
+import { Charge } from '../domain/charge';
+import type { TableChanges } from '../domain/journal';
+import { Run } from '../domain/run';
+import type { TotalsJson } from '../domain/totals';
+import type { Scoped } from '../db/batch-charges';
+import type { LockedCharge } from '../db/charge-guard';
+import { SqlPart } from '../db/batch-sql';
+import type { Row } from '../db/batch-transaction';
+import { validate } from '../validation';
+import { JobResult } from './job-context';
+
+// What every set-based job kind shares: the contract batch-apply.ts runs, the way off the success
+// path, and the charge checks of the per-job path, made in memory on the batch's locked rows.
+
+/**
+ * Thrown when a batch holds anything but the plain success path (a replay conflict, a bad payload,
+ * a missing charge or run, a domain rule): the caller rolls the batch back and redoes it one job per
+ * savepoint, where the per-job handler gives that job its exact error.
+ */
+export class BatchFallback extends Error {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`batch falls back to one savepoint per job: ${reason}`, options);
+    this.name = 'BatchFallback';
+  }
+}
+
+/** A job kind with a set-based path (batch-apply.ts runs it). */
+export interface SetBasedKind<P> {
+  /** The validated payload; BatchFallback when it is not valid. */
+  parse(data: unknown): P;
+  /** Statements reading what the jobs need: sent with the key claim, after it, in one round trip. */
+  reads(payloads: P[]): SqlPart[];
+  /** Decides every fresh job, in order, from the reads' rows; the effects' writes for the single write statement. */
+  decide(rows: Row[][], fresh: P[]): { applied: FreshApplied[]; writes: Array<SqlPart | null> };
+}
+
+/** A fresh job's result and what its journal entry records: the same facts the per-job path reads back. */
+export interface FreshApplied {
+  result: JobResult;
+  runId: string;
+  changes: TableChanges;
+  totalsBefore: TotalsJson;
+  totalsAfter: TotalsJson;
+}
+
+/** yup validation as the per-job path does it; an invalid payload sends the batch to savepoints. */
+export function parseOrFallBack<S extends yup.AnyObjectSchema>(schema: S, data: unknown): yup.InferType<S> {
+  try {
+    return validate(schema, data);
+  } catch (err) {
+    throw new BatchFallback('a payload is invalid', { cause: err });
+  }
+}
+
+/** A pure domain rule run in memory; a rule it breaks sends the batch to savepoints for the exact error. */
+export function ruleOrFallBack<T>(chargeId: string, rule: () => T): T {
+  try {
+    return rule();
+  } catch (err) {
+    throw new BatchFallback(`a job on charge ${chargeId} broke a rule`, { cause: err });
+  }
+}
+
+/** Each charge once, in first-seen order. */
+export function uniqueCharges(payloads: Array<{ namespace: string; chargeId: string }>): Scoped[] {
+  const seen = new Map<string, Scoped>();
+  for (const p of payloads) seen.set(`${p.namespace}\u0000${p.chargeId}`, { namespace: p.namespace, id: p.chargeId });
+  return [...seen.values()];
+}
+
+/**
+ * The charge and its current run as lockChargeWithRun would hand them to a handler; anything it
+ * would refuse (missing, deleted, not migrated, no run, a pointer to another charge's run) falls back.
+ */
+export function chargeWithRun(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): { charge: Charge; run: Run } {
+  const found = locked.get(chargeId);
+  const charge = found?.charge;
+  if (!charge || charge.namespace !== namespace) throw new BatchFallback(`charge ${chargeId} not found`);
+  if (charge.status === 'deleted' || charge.deletedAt !== null) throw new BatchFallback(`charge ${chargeId} is deleted`);
+  if (!charge.migrated) throw new BatchFallback(`charge ${chargeId} is not migrated`);
+  if (charge.currentRealizationRunId === null) throw new BatchFallback(`charge ${chargeId} has no current run`);
+  if (!found.run || found.run.chargeId !== charge.id) throw new BatchFallback(`current run of ${charge.id} not loaded`);
+  return { charge, run: found.run };
+}
