@@ -6,6 +6,7 @@ import { KeyRef, keyRefOf, payloadHash } from '../db/idempotency';
 import { isTransientFault } from '../db/pg-errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { allocateInBatch } from './batch-allocate';
+import { paymentInBatch } from './batch-payment';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes } from './batch-savepoint';
 import { JobDefinition, JobResult } from './job-context';
@@ -15,6 +16,7 @@ import { journalScope, refuseUnstorableKey } from './run-job';
 /** Job kinds with a set-based path; every other kind is applied one savepoint per job. */
 const SET_BASED: Record<string, SetBasedKind<unknown>> = {
   'allocate-credit': allocateInBatch as SetBasedKind<unknown>,
+  payment: paymentInBatch as SetBasedKind<unknown>,
 };
 
 interface Keyed {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { ulid } from 'ulid';
 import { realizationsOf, realizationsOfCurrentRuns } from '../../src/db/batch-allocate';
 import { lockChargesWithRuns, lockedOf } from '../../src/db/batch-charges';
+import { paymentsOf, paymentsOfCurrentRuns, usagesOf, usagesOfCurrentRuns } from '../../src/db/batch-payment';
 import { journalInsert } from '../../src/db/batch-journal';
 import { writeTogether } from '../../src/db/batch-sql';
 import { BatchTransaction, inBatchTransaction } from '../../src/db/batch-transaction';
@@ -83,5 +84,38 @@ describe('batch statements on tables whose statistics are older than their rows'
     });
     const row = await knex('flat_fee_job_journal').where({ idempotency_key: key }).first('run_id', 'outcome', 'charge_id');
     expect(row).to.deep.equal({ run_id: runIds[7], outcome: 'replayed', charge_id: chargeId });
+  });
+
+  it('reads the current runs\' usages and payments with one index probe per charge: no sequential scan, exactly their rows', async () => {
+    const knex = db().knex;
+    await knex.raw('ANALYZE charge_flat_fee_run_invoiced_usages, charge_flat_fee_run_payments');
+    const totals = `0, 0, 0, 0, 0, 0, 0`;
+    await knex.raw(
+      `INSERT INTO charge_flat_fee_run_invoiced_usages (id, namespace, run_id, created_at, updated_at, service_period_from, service_period_to,
+         amount, charges_total, discounts_total, taxes_inclusive_total, taxes_exclusive_total, taxes_total, credits_total, total)
+       SELECT substr(md5('u' || r.id), 1, 26), r.namespace, r.id, now(), now(), now(), now(), 7, ${totals} FROM charge_flat_fee_runs r`,
+    );
+    await knex.raw(
+      `INSERT INTO charge_flat_fee_run_payments (id, namespace, run_id, line_id, invoice_id, created_at, updated_at, service_period_from, service_period_to,
+         status, amount, authorized_transaction_group_id, authorized_at)
+       SELECT substr(md5('p' || r.id), 1, 26), r.namespace, r.id, substr(md5('l' || r.id), 1, 26), r.id, now(), now(), now(), now(), 'authorized', 7, 'tg', now()
+         FROM charge_flat_fee_runs r`,
+    );
+    const wanted = chargeIds.slice(300, 350).map((id) => ({ namespace: NS, id }));
+    const wantedRuns = runIds.slice(300, 350);
+    await inBatchTransaction(knex, async (trx) => {
+      const tables = ['charge_flat_fee_run_invoiced_usages', 'charge_flat_fee_run_payments'];
+      const readings = async () => [await scans(trx, tables[0]), await scans(trx, tables[1])];
+      const before = await readings();
+      const [usages, payments] = await trx.read([usagesOfCurrentRuns(wanted), paymentsOfCurrentRuns(wanted)]);
+      const after = await readings();
+      for (const [i, table] of tables.entries()) {
+        expect(after[i].seq - before[i].seq, `${table} sequential scans`).to.equal(0);
+        expect(after[i].idx - before[i].idx, `${table} index scans`).to.equal(wanted.length);
+      }
+      expect([...usagesOf(usages).entries()].map(([run, u]) => [run, u.runId, u.totals.amount.toFixed()])).to.have.deep.members(wantedRuns.map((r) => [r, r, '7']));
+      expect([...paymentsOf(payments).entries()].map(([run, p]) => [run, p.runId, p.status])).to.have.deep.members(wantedRuns.map((r) => [r, r, 'authorized']));
+      await trx.commit(null);
+    });
   });
 });
