@@ -1,9 +1,8 @@
 import { CreditRealization } from '../domain/credit';
-import { formatAmount } from '../domain/money';
-import { TOTAL_KEYS, Totals } from '../domain/totals';
+import { Totals } from '../domain/totals';
 import { rowsOfCurrentRuns, Scoped } from './batch-charges';
-import { fromDbRealization, TOTAL_COLUMN_NAMES, toDbRealization } from './mapping';
-import { SqlPart } from './batch-sql';
+import { fromDbRealization, TOTAL_COLUMN_NAMES, toDbRealization, toDbTotals } from './mapping';
+import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
 import { T } from './tables';
 
 // Set-based statements for a batch of jobs: each is one round trip (or one part of the batch's single
@@ -26,7 +25,7 @@ export function realizationsOf(rows: Record<string, unknown>[]): Map<string, Cre
   return out;
 }
 
-const REALIZATION_COLUMNS: Array<[string, string]> = [
+const REALIZATION_COLUMNS: TypedColumn[] = [
   ['id', 'char(26)'],
   ['namespace', 'text'],
   ['run_id', 'char(26)'],
@@ -46,27 +45,11 @@ const REALIZATION_COLUMNS: Array<[string, string]> = [
 
 /** All new realizations of the batch in one INSERT … SELECT unnest, in the batch's order. */
 export function realizationsInsert(realizations: CreditRealization[]): SqlPart | null {
-  if (realizations.length === 0) return null;
-  const rows = realizations.map(toDbRealization);
-  const names = REALIZATION_COLUMNS.map(([name]) => name).join(', ');
-  const arrays = REALIZATION_COLUMNS.map(([, type]) => `?::${type}[]`).join(', ');
-  return { sql: `INSERT INTO ${T.realizations} (${names}) SELECT * FROM unnest(${arrays})`, bindings: REALIZATION_COLUMNS.map(([name]) => rows.map((r) => r[name])) };
+  return insertRows(T.realizations, REALIZATION_COLUMNS, realizations.map(toDbRealization));
 }
 
 /** Overwrites the totals of many runs in one UPDATE … FROM unnest. */
 export function runTotalsUpdate(runs: Array<{ run: Scoped; totals: Totals; now: Date }>): SqlPart | null {
-  if (runs.length === 0) return null;
-  const sets = TOTAL_COLUMN_NAMES.map((c) => `${c} = u.${c}`).join(', ');
-  const arrays = TOTAL_COLUMN_NAMES.map(() => '?::numeric[]').join(', ');
-  return {
-    sql: `UPDATE ${T.runs} r SET ${sets}, updated_at = u.updated_at
-       FROM unnest(?::text[], ?::char(26)[], ?::timestamptz[], ${arrays}) AS u(namespace, id, updated_at, ${TOTAL_COLUMN_NAMES.join(', ')})
-      WHERE r.namespace = u.namespace AND r.id = u.id`,
-    bindings: [
-      runs.map((r) => r.run.namespace),
-      runs.map((r) => r.run.id),
-      runs.map((r) => r.now),
-      ...TOTAL_KEYS.map((key) => runs.map((r) => formatAmount(r.totals[key]))),
-    ],
-  };
+  const columns: TypedColumn[] = [['updated_at', 'timestamptz'], ...TOTAL_COLUMN_NAMES.map((c): TypedColumn => [c, 'numeric'])];
+  return updateRows(T.runs, columns, runs.map((r) => ({ namespace: r.run.namespace, id: r.run.id, updated_at: r.now, ...toDbTotals(r.totals) })));
 }

@@ -1,6 +1,6 @@
 import { ChargeStatus } from '../domain/charge';
 import { Run } from '../domain/run';
-import { SqlPart } from './batch-sql';
+import { SqlPart, TypedColumn, updateRows } from './batch-sql';
 import type { LockedCharge } from './charge-guard';
 import { fromDbCharge, fromDbRun, TOTAL_COLUMN_NAMES } from './mapping';
 import { T } from './tables';
@@ -69,11 +69,6 @@ export function oneRowPerRun<T>(rows: Record<string, unknown>[], from: (row: Rec
 
 /** Sets the status (and status_detailed) of many charges in one statement. */
 export function chargeStatusUpdate(charges: Array<{ charge: Scoped; status: ChargeStatus; now: Date }>): SqlPart | null {
-  if (charges.length === 0) return null;
-  return {
-    sql: `UPDATE ${T.charges} c SET status = u.status, status_detailed = u.status, updated_at = u.updated_at
-       FROM unnest(?::text[], ?::char(26)[], ?::text[], ?::timestamptz[]) AS u(namespace, id, status, updated_at)
-      WHERE c.namespace = u.namespace AND c.id = u.id`,
-    bindings: [charges.map((c) => c.charge.namespace), charges.map((c) => c.charge.id), charges.map((c) => c.status), charges.map((c) => c.now)],
-  };
+  const columns: TypedColumn[] = [['status', 'text'], ['status_detailed', 'text'], ['updated_at', 'timestamptz']];
+  return updateRows(T.charges, columns, charges.map((c) => ({ namespace: c.charge.namespace, id: c.charge.id, status: c.status, status_detailed: c.status, updated_at: c.now })));
 }

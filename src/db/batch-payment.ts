@@ -1,7 +1,7 @@
 import { InvoicedUsage } from '../domain/invoiced-usage';
 import { Payment } from '../domain/payment';
 import { oneRowPerRun, rowsOfCurrentRuns, Scoped } from './batch-charges';
-import { SqlPart } from './batch-sql';
+import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
 import { fromDbPayment, fromDbUsage, toDbPayment } from './mapping';
 import { T } from './tables';
 
@@ -14,7 +14,7 @@ export const paymentsOfCurrentRuns = (charges: Scoped[]): SqlPart => rowsOfCurre
 export const usagesOf = (rows: Record<string, unknown>[]): Map<string, InvoicedUsage> => oneRowPerRun(rows, fromDbUsage);
 export const paymentsOf = (rows: Record<string, unknown>[]): Map<string, Payment> => oneRowPerRun(rows, fromDbPayment);
 
-const PAYMENT_COLUMNS: Array<[string, string]> = [
+const PAYMENT_COLUMNS: TypedColumn[] = [
   ['id', 'char(26)'],
   ['namespace', 'text'],
   ['run_id', 'char(26)'],
@@ -33,29 +33,15 @@ const PAYMENT_COLUMNS: Array<[string, string]> = [
   ['settled_at', 'timestamptz'],
 ];
 
+const SETTLE_COLUMNS = ['status', 'settled_transaction_group_id', 'settled_at', 'updated_at'];
+
 /** New payments (a payment authorized and settled in the same batch is inserted settled). */
 export function paymentsInsert(payments: Payment[]): SqlPart | null {
-  if (payments.length === 0) return null;
-  const rows = payments.map(toDbPayment);
-  const names = PAYMENT_COLUMNS.map(([name]) => name).join(', ');
-  const arrays = PAYMENT_COLUMNS.map(([, type]) => `?::${type}[]`).join(', ');
-  return { sql: `INSERT INTO ${T.payments} (${names}) SELECT * FROM unnest(${arrays})`, bindings: PAYMENT_COLUMNS.map(([name]) => rows.map((r) => r[name])) };
+  return insertRows(T.payments, PAYMENT_COLUMNS, payments.map(toDbPayment));
 }
 
 /** Settles payments that existed before the batch: the columns markPaymentSettled writes. */
 export function paymentsSettle(payments: Payment[]): SqlPart | null {
-  if (payments.length === 0) return null;
-  return {
-    sql: `UPDATE ${T.payments} p SET status = u.status, settled_transaction_group_id = u.tg, settled_at = u.settled_at, updated_at = u.updated_at
-       FROM unnest(?::text[], ?::char(26)[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[]) AS u(namespace, id, status, tg, settled_at, updated_at)
-      WHERE p.namespace = u.namespace AND p.id = u.id`,
-    bindings: [
-      payments.map((p) => p.namespace),
-      payments.map((p) => p.id),
-      payments.map((p) => p.status),
-      payments.map((p) => p.settledTransactionGroupId),
-      payments.map((p) => p.settledAt),
-      payments.map((p) => p.updatedAt),
-    ],
-  };
+  const columns = PAYMENT_COLUMNS.filter(([name]) => SETTLE_COLUMNS.includes(name));
+  return updateRows(T.payments, columns, payments.map(toDbPayment));
 }

@@ -16,3 +16,35 @@ export function writeTogether(parts: Array<SqlPart | null>): SqlPart | null {
   const ctes = present.map((p, i) => `w${i} AS (${p.sql})`).join(',\n');
   return { sql: `WITH ${ctes}\nSELECT 1`, bindings: present.flatMap((p) => p.bindings) };
 }
+
+/** A column of a set-based statement: its name and the SQL type its array is cast to. */
+export type TypedColumn = [name: string, type: string];
+
+/** INSERT of many rows (column name → value) in one statement: one typed array per column, through unnest. */
+export function insertRows(table: string, columns: TypedColumn[], rows: Array<Record<string, unknown>>, onConflict = ''): SqlPart | null {
+  if (rows.length === 0) return null;
+  const names = columns.map(([name]) => name).join(', ');
+  const arrays = columns.map(([, type]) => `?::${type}[]`).join(', ');
+  return {
+    sql: `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${arrays})${onConflict ? ` ${onConflict}` : ''}`,
+    bindings: columns.map(([name]) => rows.map((r) => r[name])),
+  };
+}
+
+/** UPDATE of many rows found by (namespace, id): each gets `columns` from its own values, in one statement. */
+export function updateRows(table: string, columns: TypedColumn[], rows: Array<Record<string, unknown>>): SqlPart | null {
+  if (rows.length === 0) return null;
+  const all: TypedColumn[] = [['namespace', 'text'], ['id', 'char(26)'], ...columns];
+  const sets = columns.map(([name]) => `${quoteName(name)} = u.${quoteName(name)}`).join(', ');
+  return {
+    sql: `UPDATE ${table} t SET ${sets}
+       FROM unnest(${all.map(([, type]) => `?::${type}[]`).join(', ')}) AS u(${all.map(([name]) => quoteName(name)).join(', ')})
+      WHERE t.namespace = u.namespace AND t.id = u.id`,
+    bindings: all.map(([name]) => rows.map((r) => r[name])),
+  };
+}
+
+/** Column names are fixed identifiers of this code; `index` (a detailed line's) is a keyword. */
+function quoteName(name: string): string {
+  return `"${name}"`;
+}
