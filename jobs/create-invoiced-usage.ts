@@ -1,6 +1,6 @@
 import * as yup from 'yup';
 import { PAYMENT_TERMS } from '../src/domain/charge';
-import { checkUsage, DetailedLine, InvoicedUsage, planDetailedLines } from '../src/domain/invoiced-usage';
+import { checkUsage, DetailedLine, DetailedLinesPlan, InvoicedUsage, planDetailedLines, UsageInput } from '../src/domain/invoiced-usage';
 import { money } from '../src/domain/money';
 import { Run } from '../src/domain/run';
 import { parseInstant, Period } from '../src/domain/time';
@@ -48,11 +48,33 @@ export const schema = strictObject({
 });
 export type Payload = yup.InferType<typeof schema>;
 
+/** What a usage's rows need from the job besides its payload: a clock and ids (a JobContext is one). */
+export type UsageClock = Pick<JobContext, 'now' | 'newId'>;
+
 function periodOf(p: { from: string; to: string }): Period {
   return { from: parseInstant(p.from), to: parseInstant(p.to) };
 }
 
-function detailedLinesOf(p: Payload, run: Run, paymentTerm: string, ctx: JobContext): DetailedLine[] {
+export function usageInputOf(p: Payload): UsageInput {
+  return { lineId: p.lineId, invoiceId: p.invoiceId, servicePeriod: periodOf(p.servicePeriod), totals: totalsFromStrings(p.totals), ledgerTransactionGroupId: p.ledgerTransactionGroupId ?? null };
+}
+
+/** The run's usage after this job: a refresh keeps the existing row's id and created_at. */
+export function usageOf(input: UsageInput, run: Run, existing: InvoicedUsage | null, ctx: UsageClock): InvoicedUsage {
+  return {
+    id: existing?.id ?? ctx.newId(),
+    namespace: run.namespace,
+    runId: run.id,
+    createdAt: existing?.createdAt ?? ctx.now,
+    updatedAt: ctx.now,
+    deletedAt: null,
+    servicePeriod: input.servicePeriod,
+    ledgerTransactionGroupId: input.ledgerTransactionGroupId,
+    totals: input.totals,
+  };
+}
+
+export function detailedLinesOf(p: Payload, run: Run, paymentTerm: string, ctx: UsageClock): DetailedLine[] {
   return (p.detailedLines ?? []).map((l, index) => ({
     id: ctx.newId(),
     namespace: p.namespace,
@@ -73,35 +95,29 @@ function detailedLinesOf(p: Payload, run: Run, paymentTerm: string, ctx: JobCont
   }));
 }
 
-/** Records what was invoiced for the current run: totals, line and invoice refs, detailed lines. */
-export async function handle(p: Payload, ctx: JobContext) {
-  const { charge, run } = await lockChargeWithRun(ctx.trx, p.namespace, p.chargeId);
-  const existing = await findUsageOfRun(ctx.trx, p.namespace, run.id);
-  const lineOwner = await findRunIdByLine(ctx.trx, p.lineId);
-  const totals = totalsFromStrings(p.totals);
-  checkUsage(run, existing, { lineId: p.lineId, invoiceId: p.invoiceId, servicePeriod: periodOf(p.servicePeriod), totals, ledgerTransactionGroupId: p.ledgerTransactionGroupId ?? null }, lineOwner);
-
-  const usage: InvoicedUsage = {
-    id: existing?.id ?? ctx.newId(),
-    namespace: p.namespace,
-    runId: run.id,
-    createdAt: existing?.createdAt ?? ctx.now,
-    updatedAt: ctx.now,
-    deletedAt: null,
-    servicePeriod: periodOf(p.servicePeriod),
-    ledgerTransactionGroupId: p.ledgerTransactionGroupId ?? null,
-    totals,
-  };
-  await setRunInvoiceLine(ctx.trx, run, p.lineId, p.invoiceId, totals, ctx.now);
-  await upsertUsage(ctx.trx, usage);
-  const live = await listLiveDetailedLines(ctx.trx, p.namespace, run.id);
-  const plan = planDetailedLines(live, detailedLinesOf(p, run, charge.paymentTerm, ctx), ctx.now);
-  await applyDetailedLinesPlan(ctx.trx, plan);
+export function resultOf(run: Run, usage: InvoicedUsage, plan: DetailedLinesPlan) {
   return {
-    chargeId: charge.id,
+    chargeId: run.chargeId,
     runId: run.id,
     invoicedUsageId: usage.id,
     detailedLineIds: [...plan.update, ...plan.insert].map((l) => l.id),
     deletedDetailedLineIds: plan.softDelete.map((l) => l.id),
   };
+}
+
+/** Records what was invoiced for the current run: totals, line and invoice refs, detailed lines. */
+export async function handle(p: Payload, ctx: JobContext) {
+  const { charge, run } = await lockChargeWithRun(ctx.trx, p.namespace, p.chargeId);
+  const existing = await findUsageOfRun(ctx.trx, p.namespace, run.id);
+  const lineOwner = await findRunIdByLine(ctx.trx, p.lineId);
+  const input = usageInputOf(p);
+  checkUsage(run, existing, input, lineOwner);
+
+  const usage = usageOf(input, run, existing, ctx);
+  await setRunInvoiceLine(ctx.trx, run, p.lineId, p.invoiceId, input.totals, ctx.now);
+  await upsertUsage(ctx.trx, usage);
+  const live = await listLiveDetailedLines(ctx.trx, p.namespace, run.id);
+  const plan = planDetailedLines(live, detailedLinesOf(p, run, charge.paymentTerm, ctx), ctx.now);
+  await applyDetailedLinesPlan(ctx.trx, plan);
+  return resultOf(run, usage, plan);
 }

@@ -11,7 +11,7 @@ import { T } from './tables';
 
 /** Every realization of the current runs of the given charges, in the order the per-job path reads them (realizationsOf groups them by run). */
 export function realizationsOfCurrentRuns(charges: Scoped[]): SqlPart {
-  return rowsOfCurrentRuns(T.realizations, charges, 'ORDER BY a.created_at, a.sort_hint, a.id');
+  return rowsOfCurrentRuns(T.realizations, charges, { orderBy: 'ORDER BY a.created_at, a.sort_hint, a.id' });
 }
 
 export function realizationsOf(rows: Record<string, unknown>[]): Map<string, CreditRealization[]> {

@@ -46,17 +46,17 @@ export function lockedOf(rows: Record<string, unknown>[]): Map<string, LockedCha
 
 /**
  * The rows of `table` (a run child: realizations, usage, payment) that belong to the current runs of
- * the given charges, as `a.*`. Sent after lockChargesWithRuns in the same round trip, with its own
+ * the given charges, as `a.*` (`liveOnly`: not soft-deleted). Sent after lockChargesWithRuns in the same round trip, with its own
  * snapshot: the run pointers it follows are the ones the lock holds still.
  */
-export function rowsOfCurrentRuns(table: string, charges: Scoped[], orderBy = ''): SqlPart {
+export function rowsOfCurrentRuns(table: string, charges: Scoped[], { orderBy = '', liveOnly = false } = {}): SqlPart {
   // One index probe per charge and per run, whatever the statistics say: a plain join on a table
   // whose statistics predate its rows (a fresh deployment before autovacuum's ANALYZE) hashes the
   // whole table per batch. OFFSET 0 keeps the planner from flattening the probes into such a join.
   return {
     sql: `SELECT a.* FROM unnest(?::text[], ?::char(26)[]) AS k(namespace, id)
        CROSS JOIN LATERAL (SELECT c.current_realization_run_id AS run_id FROM ${T.charges} c WHERE c.namespace = k.namespace AND c.id = k.id OFFSET 0) c
-       CROSS JOIN LATERAL (SELECT * FROM ${table} r WHERE r.namespace = k.namespace AND r.run_id = c.run_id OFFSET 0) a
+       CROSS JOIN LATERAL (SELECT * FROM ${table} r WHERE r.namespace = k.namespace AND r.run_id = c.run_id${liveOnly ? ' AND r.deleted_at IS NULL' : ''} OFFSET 0) a
       ${orderBy}`,
     bindings: [charges.map((k) => k.namespace), charges.map((k) => k.id)],
   };

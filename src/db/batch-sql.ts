@@ -23,7 +23,7 @@ export type TypedColumn = [name: string, type: string];
 /** INSERT of many rows (column name → value) in one statement: one typed array per column, through unnest. */
 export function insertRows(table: string, columns: TypedColumn[], rows: Array<Record<string, unknown>>, onConflict = ''): SqlPart | null {
   if (rows.length === 0) return null;
-  const names = columns.map(([name]) => name).join(', ');
+  const names = columns.map(([name]) => quoteName(name)).join(', ');
   const arrays = columns.map(([, type]) => `?::${type}[]`).join(', ');
   return {
     sql: `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${arrays})${onConflict ? ` ${onConflict}` : ''}`,

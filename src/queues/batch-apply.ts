@@ -7,6 +7,7 @@ import { isTransientFault } from '../db/pg-errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { allocateInBatch } from './batch-allocate';
 import { paymentInBatch } from './batch-payment';
+import { usageInBatch } from './batch-usage';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes } from './batch-savepoint';
 import { JobDefinition, JobResult } from './job-context';
@@ -17,6 +18,7 @@ import { journalScope, refuseUnstorableKey } from './run-job';
 const SET_BASED: Record<string, SetBasedKind<unknown>> = {
   'allocate-credit': allocateInBatch as SetBasedKind<unknown>,
   payment: paymentInBatch as SetBasedKind<unknown>,
+  'create-invoiced-usage': usageInBatch as SetBasedKind<unknown>,
 };
 
 interface Keyed {

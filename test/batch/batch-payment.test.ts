@@ -6,7 +6,7 @@ import * as paymentJob from '../../jobs/payment';
 import { runJob } from '../../src/queues/run-job';
 import { useTestDatabase } from '../helpers/db';
 import { NS, totals } from '../helpers/fixtures';
-import { apply, chargesWithRuns, codeOf, item, silent } from './helpers';
+import { apply, chargesWithRuns, codeOf, item, roundTrips, silent } from './helpers';
 
 interface Invoiced {
   chargeId: string;
@@ -33,18 +33,6 @@ async function invoicedCharges(knex: Knex, count: number, total: string): Promis
 
 function pay(c: Invoiced, action: 'authorize' | 'settle', extra: Record<string, unknown> = {}) {
   return { namespace: NS, chargeId: c.chargeId, lineId: c.lineId, invoiceId: c.invoiceId, action, transactionGroupId: `tg-${action}`, at: '2026-02-03T04:05:06Z', ...extra };
-}
-
-/** The round trips (knex query events) a call sends: the set-based path needs two per batch. */
-async function roundTrips<T>(knex: Knex, body: () => Promise<T>): Promise<{ out: T; trips: number }> {
-  let trips = 0;
-  const count = () => trips++;
-  knex.on('query', count);
-  try {
-    return { out: await body(), trips };
-  } finally {
-    knex.removeListener('query', count);
-  }
 }
 
 describe('batched apply: payment jobs with set-based statements', () => {

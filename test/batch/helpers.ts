@@ -55,3 +55,15 @@ export async function failNextAllocateCommit(knex: Knex): Promise<() => Promise<
     await knex.raw(`DROP TRIGGER IF EXISTS batch_commit_fault ON flat_fee_idempotency_keys`);
   };
 }
+
+/** The round trips (knex query events) a call sends: the set-based path needs two per batch. */
+export async function roundTrips<T>(knex: Knex, body: () => Promise<T>): Promise<{ out: T; trips: number }> {
+  let trips = 0;
+  const count = () => trips++;
+  knex.on('query', count);
+  try {
+    return { out: await body(), trips };
+  } finally {
+    knex.removeListener('query', count);
+  }
+}

@@ -3,6 +3,7 @@ import { ulid } from 'ulid';
 import { realizationsOf, realizationsOfCurrentRuns } from '../../src/db/batch-allocate';
 import { lockChargesWithRuns, lockedOf } from '../../src/db/batch-charges';
 import { paymentsOf, paymentsOfCurrentRuns, usagesOf, usagesOfCurrentRuns } from '../../src/db/batch-payment';
+import { lineOwners, lineOwnersOf, liveLinesOfCurrentRuns } from '../../src/db/batch-usage';
 import { journalInsert } from '../../src/db/batch-journal';
 import { writeTogether } from '../../src/db/batch-sql';
 import { BatchTransaction, inBatchTransaction } from '../../src/db/batch-transaction';
@@ -61,6 +62,22 @@ describe('batch statements on tables whose statistics are older than their rows'
     });
   });
 
+  it('finds the runs that own a batch\'s lines through the unique line index, not a scan', async () => {
+    const knex = db().knex;
+    const lines = runIds.slice(400, 450).map((id) => ulid());
+    await knex('charge_flat_fee_runs').whereIn('id', runIds.slice(400, 425)).update({ line_id: knex.raw(`'L' || substr(id, 2)`) });
+    const owned = runIds.slice(400, 425).map((id) => `L${id.slice(1)}`);
+    await knex.raw('ANALYZE charge_flat_fee_runs');
+    await inBatchTransaction(knex, async (trx) => {
+      const before = await scans(trx, 'charge_flat_fee_runs');
+      const [rows] = await trx.read([lineOwners([...owned, ...lines.slice(25)])]);
+      const after = await scans(trx, 'charge_flat_fee_runs');
+      expect(after.seq - before.seq, 'sequential scans').to.equal(0);
+      expect([...lineOwnersOf(rows).entries()]).to.have.deep.members(owned.map((line, i) => [line, runIds[400 + i]]));
+      await trx.commit(null);
+    });
+  });
+
   it('names the current run of a replayed entry through the charges primary key, not a scan', async () => {
     const knex = db().knex;
     const chargeId = chargeIds[7];
@@ -86,7 +103,7 @@ describe('batch statements on tables whose statistics are older than their rows'
     expect(row).to.deep.equal({ run_id: runIds[7], outcome: 'replayed', charge_id: chargeId });
   });
 
-  it('reads the current runs\' usages and payments with one index probe per charge: no sequential scan, exactly their rows', async () => {
+  it('reads the current runs\' usages, payments and detailed lines with one index probe per charge: no sequential scan, exactly their rows', async () => {
     const knex = db().knex;
     await knex.raw('ANALYZE charge_flat_fee_run_invoiced_usages, charge_flat_fee_run_payments');
     const totals = `0, 0, 0, 0, 0, 0, 0`;
@@ -104,16 +121,17 @@ describe('batch statements on tables whose statistics are older than their rows'
     const wanted = chargeIds.slice(300, 350).map((id) => ({ namespace: NS, id }));
     const wantedRuns = runIds.slice(300, 350);
     await inBatchTransaction(knex, async (trx) => {
-      const tables = ['charge_flat_fee_run_invoiced_usages', 'charge_flat_fee_run_payments'];
-      const readings = async () => [await scans(trx, tables[0]), await scans(trx, tables[1])];
+      const tables = ['charge_flat_fee_run_invoiced_usages', 'charge_flat_fee_run_payments', 'charge_flat_fee_run_detailed_lines'];
+      const readings = async () => [await scans(trx, tables[0]), await scans(trx, tables[1]), await scans(trx, tables[2])];
       const before = await readings();
-      const [usages, payments] = await trx.read([usagesOfCurrentRuns(wanted), paymentsOfCurrentRuns(wanted)]);
+      const [usages, payments, lines] = await trx.read([usagesOfCurrentRuns(wanted), paymentsOfCurrentRuns(wanted), liveLinesOfCurrentRuns(wanted)]);
       const after = await readings();
       for (const [i, table] of tables.entries()) {
         expect(after[i].seq - before[i].seq, `${table} sequential scans`).to.equal(0);
         expect(after[i].idx - before[i].idx, `${table} index scans`).to.equal(wanted.length);
       }
       expect([...usagesOf(usages).entries()].map(([run, u]) => [run, u.runId, u.totals.amount.toFixed()])).to.have.deep.members(wantedRuns.map((r) => [r, r, '7']));
+      expect(lines).to.deep.equal([]);
       expect([...paymentsOf(payments).entries()].map(([run, p]) => [run, p.runId, p.status])).to.have.deep.members(wantedRuns.map((r) => [r, r, 'authorized']));
       await trx.commit(null);
     });

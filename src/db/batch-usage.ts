@@ -1,0 +1,92 @@
+import { DetailedLine, InvoicedUsage } from '../domain/invoiced-usage';
+import { Run } from '../domain/run';
+import { rowsOfCurrentRuns, Scoped } from './batch-charges';
+import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
+import { fromDbDetailedLine, TOTAL_COLUMN_NAMES, toDbDetailedLine, toDbTotals, toDbUsage } from './mapping';
+import { T } from './tables';
+
+// Set-based statements of create-invoiced-usage: read the live detailed lines of every current run
+// and the runs that already carry the batch's lines; write the runs' invoice lines, the usages and
+// the detailed lines, one statement each whatever the batch size.
+
+const TOTALS: TypedColumn[] = TOTAL_COLUMN_NAMES.map((c): TypedColumn => [c, 'numeric']);
+
+/** Live detailed lines of the current runs, in the order listLiveDetailedLines reads them. */
+export const liveLinesOfCurrentRuns = (charges: Scoped[]): SqlPart =>
+  rowsOfCurrentRuns(T.detailedLines, charges, { liveOnly: true, orderBy: 'ORDER BY a.run_id, a."index", a.child_unique_reference_id' });
+
+export function liveLinesOf(rows: Record<string, unknown>[]): Map<string, DetailedLine[]> {
+  const out = new Map<string, DetailedLine[]>();
+  for (const row of rows) {
+    const runId = row.run_id as string;
+    out.set(runId, [...(out.get(runId) ?? []), fromDbDetailedLine(row)]);
+  }
+  return out;
+}
+
+/** The runs (any namespace: line ids are global) that carry any of these lines, as findRunIdByLine reads them. */
+export function lineOwners(lineIds: string[]): SqlPart {
+  // A probe of the unique line index per line: `line_id = ANY(…)` on a table whose statistics say it is small is a sequential scan.
+  return {
+    sql: `SELECT o.line_id, o.id FROM unnest(?::char(26)[]) AS l(line_id)
+       CROSS JOIN LATERAL (SELECT r.line_id, r.id FROM ${T.runs} r WHERE r.line_id = l.line_id OFFSET 0) o`,
+    bindings: [lineIds],
+  };
+}
+
+export function lineOwnersOf(rows: Record<string, unknown>[]): Map<string, string> {
+  return new Map(rows.map((row) => [row.line_id as string, row.id as string]));
+}
+
+/** The columns setRunInvoiceLine writes. */
+export function runInvoiceLinesUpdate(runs: Run[]): SqlPart | null {
+  const columns: TypedColumn[] = [['line_id', 'char(26)'], ['invoice_id', 'char(26)'], ['updated_at', 'timestamptz'], ...TOTALS];
+  return updateRows(T.runs, columns, runs.map((r) => ({ namespace: r.namespace, id: r.id, line_id: r.lineId, invoice_id: r.invoiceId, updated_at: r.updatedAt, ...toDbTotals(r.totals) })));
+}
+
+const USAGE_COLUMNS: TypedColumn[] = [
+  ['id', 'char(26)'],
+  ['namespace', 'text'],
+  ['run_id', 'char(26)'],
+  ['created_at', 'timestamptz'],
+  ['updated_at', 'timestamptz'],
+  ['deleted_at', 'timestamptz'],
+  ['service_period_from', 'timestamptz'],
+  ['service_period_to', 'timestamptz'],
+  ['ledger_transaction_group_id', 'text'],
+  ...TOTALS,
+];
+
+/** One usage per run, as upsertUsage writes it: a refresh keeps the row's id and created_at. */
+export function usagesUpsert(usages: InvoicedUsage[]): SqlPart | null {
+  const refreshed = USAGE_COLUMNS.map(([name]) => name).filter((name) => name !== 'id' && name !== 'created_at');
+  const onConflict = `ON CONFLICT (run_id) DO UPDATE SET ${refreshed.map((name) => `${name} = excluded.${name}`).join(', ')}`;
+  return insertRows(T.usages, USAGE_COLUMNS, usages.map(toDbUsage), onConflict);
+}
+
+const LINE_COLUMNS: TypedColumn[] = [
+  ['id', 'char(26)'],
+  ['namespace', 'text'],
+  ['run_id', 'char(26)'],
+  ['created_at', 'timestamptz'],
+  ['updated_at', 'timestamptz'],
+  ['deleted_at', 'timestamptz'],
+  ['child_unique_reference_id', 'text'],
+  ['name', 'text'],
+  ['description', 'text'],
+  ['quantity', 'numeric'],
+  ['per_unit_amount', 'numeric'],
+  ['category', 'text'],
+  ['payment_term', 'text'],
+  ['service_period_start', 'timestamptz'],
+  ['service_period_end', 'timestamptz'],
+  ['index', 'integer'],
+  ...TOTALS,
+];
+
+export const detailedLinesInsert = (lines: DetailedLine[]): SqlPart | null =>
+  insertRows(T.detailedLines, LINE_COLUMNS, lines.map(toDbDetailedLine));
+
+/** Lines that existed before the batch, as the batch left them (updated or soft-deleted): every column but id and created_at. */
+export const detailedLinesUpdate = (lines: DetailedLine[]): SqlPart | null =>
+  updateRows(T.detailedLines, LINE_COLUMNS.filter(([name]) => !['id', 'namespace', 'created_at'].includes(name)), lines.map(toDbDetailedLine));
