@@ -25,7 +25,7 @@ export function realizationsOf(rows: Record<string, unknown>[]): Map<string, Cre
   return out;
 }
 
-const REALIZATION_COLUMNS: TypedColumn[] = [
+export const REALIZATION_COLUMNS: TypedColumn[] = [
   ['id', 'char(26)'],
   ['namespace', 'text'],
   ['run_id', 'char(26)'],

@@ -14,7 +14,7 @@ export const paymentsOfCurrentRuns = (charges: Scoped[]): SqlPart => rowsOfCurre
 export const usagesOf = (rows: Record<string, unknown>[]): Map<string, InvoicedUsage> => oneRowPerRun(rows, fromDbUsage);
 export const paymentsOf = (rows: Record<string, unknown>[]): Map<string, Payment> => oneRowPerRun(rows, fromDbPayment);
 
-const PAYMENT_COLUMNS: TypedColumn[] = [
+export const PAYMENT_COLUMNS: TypedColumn[] = [
   ['id', 'char(26)'],
   ['namespace', 'text'],
   ['run_id', 'char(26)'],

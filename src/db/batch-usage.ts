@@ -44,7 +44,7 @@ export function runInvoiceLinesUpdate(runs: Run[]): SqlPart | null {
   return updateRows(T.runs, columns, runs.map((r) => ({ namespace: r.namespace, id: r.id, line_id: r.lineId, invoice_id: r.invoiceId, updated_at: r.updatedAt, ...toDbTotals(r.totals) })));
 }
 
-const USAGE_COLUMNS: TypedColumn[] = [
+export const USAGE_COLUMNS: TypedColumn[] = [
   ['id', 'char(26)'],
   ['namespace', 'text'],
   ['run_id', 'char(26)'],
@@ -64,7 +64,7 @@ export function usagesUpsert(usages: InvoicedUsage[]): SqlPart | null {
   return insertRows(T.usages, USAGE_COLUMNS, usages.map(toDbUsage), onConflict);
 }
 
-const LINE_COLUMNS: TypedColumn[] = [
+export const LINE_COLUMNS: TypedColumn[] = [
   ['id', 'char(26)'],
   ['namespace', 'text'],
   ['run_id', 'char(26)'],

@@ -13,8 +13,8 @@ export interface StoredReceipt extends ProrationReceipt {
   createdAt: Date;
 }
 
-export async function insertReceipt(trx: Knex.Transaction, r: StoredReceipt): Promise<void> {
-  await trx(TABLE).insert({
+export function toDbReceipt(r: StoredReceipt): Row {
+  return {
     charge_id: r.chargeId,
     namespace: r.namespace,
     created_at: r.createdAt,
@@ -31,7 +31,11 @@ export async function insertReceipt(trx: Knex.Transaction, r: StoredReceipt): Pr
     rounded_amount: formatAmount(r.roundedAmount),
     rounding_delta: formatAmount(r.roundingDelta),
     not_prorated_because: r.notProratedBecause,
-  });
+  };
+}
+
+export async function insertReceipt(trx: Knex.Transaction, r: StoredReceipt): Promise<void> {
+  await trx(TABLE).insert(toDbReceipt(r));
 }
 
 // bigint columns arrive as strings; millisecond counts stay far below 2^53, so Number() is exact.

@@ -7,6 +7,7 @@ import { isTransientFault } from '../db/pg-errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { allocateInBatch } from './batch-allocate';
 import { paymentInBatch } from './batch-payment';
+import { activateInBatch, createInBatch } from './batch-provision';
 import { usageInBatch } from './batch-usage';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes } from './batch-savepoint';
@@ -19,6 +20,8 @@ const SET_BASED: Record<string, SetBasedKind<unknown>> = {
   'allocate-credit': allocateInBatch as SetBasedKind<unknown>,
   payment: paymentInBatch as SetBasedKind<unknown>,
   'create-invoiced-usage': usageInBatch as SetBasedKind<unknown>,
+  'create-charge': createInBatch as SetBasedKind<unknown>,
+  'activate-charge': activateInBatch as SetBasedKind<unknown>,
 };
 
 interface Keyed {

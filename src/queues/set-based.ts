@@ -38,10 +38,11 @@ export interface SetBasedKind<P> {
 /** A fresh job's result and what its journal entry records: the same facts the per-job path reads back. */
 export interface FreshApplied {
   result: JobResult;
-  runId: string;
+  /** The charge's current run after the job; null (with null totals) while it has none. */
+  runId: string | null;
   changes: TableChanges;
-  totalsBefore: TotalsJson;
-  totalsAfter: TotalsJson;
+  totalsBefore: TotalsJson | null;
+  totalsAfter: TotalsJson | null;
 }
 
 /** yup validation as the per-job path does it; an invalid payload sends the batch to savepoints. */
@@ -70,16 +71,23 @@ export function uniqueCharges(payloads: Array<{ namespace: string; chargeId: str
 }
 
 /**
- * The charge and its current run as lockChargeWithRun would hand them to a handler; anything it
- * would refuse (missing, deleted, not migrated, no run, a pointer to another charge's run) falls back.
+ * The charge and its current run (if any) as lockChargeForJob would hand them to a handler; anything
+ * it would refuse (missing, deleted, not migrated, a pointer to no run or another charge's) falls back.
  */
-export function chargeWithRun(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): { charge: Charge; run: Run } {
+export function chargeForJob(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): LockedCharge & { charge: Charge } {
   const found = locked.get(chargeId);
   const charge = found?.charge;
   if (!charge || charge.namespace !== namespace) throw new BatchFallback(`charge ${chargeId} not found`);
   if (charge.status === 'deleted' || charge.deletedAt !== null) throw new BatchFallback(`charge ${chargeId} is deleted`);
   if (!charge.migrated) throw new BatchFallback(`charge ${chargeId} is not migrated`);
-  if (charge.currentRealizationRunId === null) throw new BatchFallback(`charge ${chargeId} has no current run`);
+  if (charge.currentRealizationRunId === null) return { charge, run: null };
   if (!found.run || found.run.chargeId !== charge.id) throw new BatchFallback(`current run of ${charge.id} not loaded`);
   return { charge, run: found.run };
+}
+
+/** As chargeForJob, and the job cannot go on without a current run (lockChargeWithRun). */
+export function chargeWithRun(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): { charge: Charge; run: Run } {
+  const { charge, run } = chargeForJob(locked, namespace, chargeId);
+  if (!run) throw new BatchFallback(`charge ${chargeId} has no current run`);
+  return { charge, run };
 }
