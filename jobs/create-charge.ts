@@ -89,6 +89,10 @@ export function chargeFromPayload(p: Payload, ctx: Pick<JobContext, 'newId' | 'n
   };
 }
 
+export function resultOf(charge: Charge, runId: string | null) {
+  return { chargeId: charge.id, status: charge.status, amountAfterProration: charge.amountAfterProration.toFixed(), currentRunId: runId };
+}
+
 export async function handle(p: Payload, ctx: JobContext) {
   const proration = prorationOf(p);
   const charge = chargeFromPayload(p, ctx, proration);
@@ -100,10 +104,5 @@ export async function handle(p: Payload, ctx: JobContext) {
       run: { id: runId },
     } = await ensureCurrentRun(ctx.trx, charge, null, ctx.newId, ctx.now));
   }
-  return {
-    chargeId: charge.id,
-    status: charge.status,
-    amountAfterProration: charge.amountAfterProration.toFixed(),
-    currentRunId: runId,
-  };
+  return resultOf(charge, runId);
 }

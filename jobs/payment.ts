@@ -1,5 +1,5 @@
 import * as yup from 'yup';
-import { authorizePayment, settlePayment } from '../src/domain/payment';
+import { AuthorizeOutcome, authorizePayment, PaymentEvent, SettleOutcome, settlePayment } from '../src/domain/payment';
 import { parseInstant } from '../src/domain/time';
 import { updateChargeStatus } from '../src/db/charges';
 import { lockChargeWithRun } from '../src/db/charge-guard';
@@ -24,25 +24,42 @@ export const schema = strictObject({
 });
 export type Payload = yup.InferType<typeof schema>;
 
+/** The payment event a job describes: its line, invoice and transaction group, at `at` or now. */
+export function eventOf(p: Payload, now: Date): PaymentEvent {
+  return { lineId: p.lineId, invoiceId: p.invoiceId, transactionGroupId: p.transactionGroupId, at: p.at ? parseInstant(p.at) : now };
+}
+
+type Base = { chargeId: string; runId: string; action: Payload['action'] };
+
+export function authorizeResult(base: Base, outcome: AuthorizeOutcome) {
+  return outcome.kind === 'skipped'
+    ? { ...base, skipped: true, paymentId: null, status: null }
+    : { ...base, skipped: false, paymentId: outcome.payment.id, status: 'authorized', amount: outcome.payment.amount.toFixed() };
+}
+
+/** A settlement always leaves the charge final, whether or not there was a payment to settle. */
+export function settleResult(base: Base, outcome: SettleOutcome) {
+  return outcome.kind === 'skipped'
+    ? { ...base, skipped: true, paymentId: null, status: null, chargeStatus: 'final' }
+    : { ...base, skipped: false, paymentId: outcome.payment.id, status: 'settled', chargeStatus: 'final' };
+}
+
 /** Authorize records the payment of the invoiced total; settle closes it and finalizes the charge. */
 export async function handle(p: Payload, ctx: JobContext) {
   const { charge, run } = await lockChargeWithRun(ctx.trx, p.namespace, p.chargeId);
   const usage = await findUsageOfRun(ctx.trx, p.namespace, run.id);
   const existing = await findPaymentOfRun(ctx.trx, p.namespace, run.id);
-  const event = { lineId: p.lineId, invoiceId: p.invoiceId, transactionGroupId: p.transactionGroupId, at: p.at ? parseInstant(p.at) : ctx.now };
+  const event = eventOf(p, ctx.now);
   const base = { chargeId: charge.id, runId: run.id, action: p.action };
 
   if (p.action === 'authorize') {
     const outcome = authorizePayment(run, usage, existing, event, ctx.newId());
-    if (outcome.kind === 'skipped') return { ...base, skipped: true, paymentId: null, status: null };
-    await insertPayment(ctx.trx, outcome.payment);
-    return { ...base, skipped: false, paymentId: outcome.payment.id, status: 'authorized', amount: outcome.payment.amount.toFixed() };
+    if (outcome.kind === 'authorized') await insertPayment(ctx.trx, outcome.payment);
+    return authorizeResult(base, outcome);
   }
 
   const outcome = settlePayment(run, usage, existing, event);
   if (outcome.kind === 'settled') await markPaymentSettled(ctx.trx, outcome.payment);
   if (charge.status !== 'final') await updateChargeStatus(ctx.trx, charge, 'final', ctx.now);
-  return outcome.kind === 'skipped'
-    ? { ...base, skipped: true, paymentId: null, status: null, chargeStatus: 'final' }
-    : { ...base, skipped: false, paymentId: outcome.payment.id, status: 'settled', chargeStatus: 'final' };
+  return settleResult(base, outcome);
 }

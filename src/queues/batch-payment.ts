@@ -1,10 +1,9 @@
 import * as paymentJob from '../../jobs/payment';
 import { Charge } from '../domain/charge';
 import type { TableChanges } from '../domain/journal';
-import { authorizePayment, Payment, PaymentEvent, settlePayment } from '../domain/payment';
+import { authorizePayment, Payment, settlePayment } from '../domain/payment';
 import { InvoicedUsage } from '../domain/invoiced-usage';
 import { Run } from '../domain/run';
-import { parseInstant } from '../domain/time';
 import { totalsToJson } from '../domain/totals';
 import { chargeStatusUpdate, lockChargesWithRuns, lockedOf } from '../db/batch-charges';
 import { paymentsInsert, paymentsOf, paymentsOfCurrentRuns, paymentsSettle, usagesOf, usagesOfCurrentRuns } from '../db/batch-payment';
@@ -31,16 +30,15 @@ interface ChargeState {
 function applyToState(state: ChargeState, p: paymentJob.Payload): { result: JobResult; changes: TableChanges } {
   const now = new Date();
   const { charge, run } = state;
-  const event: PaymentEvent = { lineId: p.lineId, invoiceId: p.invoiceId, transactionGroupId: p.transactionGroupId, at: p.at ? parseInstant(p.at) : now };
+  const event = paymentJob.eventOf(p, now);
   const base = { chargeId: charge.id, runId: run.id, action: p.action };
 
   if (p.action === 'authorize') {
     const outcome = ruleOrFallBack(charge.id, () => authorizePayment(run, state.usage, state.payment, event, fastUlid()));
-    if (outcome.kind === 'skipped') return { result: { ...base, skipped: true, paymentId: null, status: null }, changes: {} };
+    if (outcome.kind === 'skipped') return { result: paymentJob.authorizeResult(base, outcome), changes: {} };
     state.payment = outcome.payment;
     state.paymentIsNew = true;
-    const result = { ...base, skipped: false, paymentId: outcome.payment.id, status: 'authorized', amount: outcome.payment.amount.toFixed() };
-    return { result, changes: { [T.payments]: { inserted: 1 } } };
+    return { result: paymentJob.authorizeResult(base, outcome), changes: { [T.payments]: { inserted: 1 } } };
   }
 
   const outcome = ruleOrFallBack(charge.id, () => settlePayment(run, state.usage, state.payment, event));
@@ -54,11 +52,7 @@ function applyToState(state: ChargeState, p: paymentJob.Payload): { result: JobR
     state.finalizedAt = now;
     changes[T.charges] = { updated: 1 };
   }
-  const result =
-    outcome.kind === 'skipped'
-      ? { ...base, skipped: true, paymentId: null, status: null, chargeStatus: 'final' }
-      : { ...base, skipped: false, paymentId: outcome.payment.id, status: 'settled', chargeStatus: 'final' };
-  return { result, changes };
+  return { result: paymentJob.settleResult(base, outcome), changes };
 }
 
 /**

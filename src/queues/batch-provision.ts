@@ -3,7 +3,6 @@ import * as createJob from '../../jobs/create-charge';
 import { Charge, transition } from '../domain/charge';
 import type { TableChanges } from '../domain/journal';
 import { provisionRun, Run } from '../domain/run';
-import { parseInstant } from '../domain/time';
 import { totalsToJson } from '../domain/totals';
 import { lockChargesWithRuns, lockedOf } from '../db/batch-charges';
 import { chargesGoLive, chargesInsert, receiptsInsert, runsInsert } from '../db/batch-provision';
@@ -41,8 +40,7 @@ export const createInBatch: SetBasedKind<createJob.Payload> = {
       // What the per-job handler writes: the charge, its receipt, and for a live charge its run and the pointer to it.
       const changes: TableChanges = { [T.charges]: run ? { inserted: 1, updated: 1 } : { inserted: 1 }, [T.receipts]: { inserted: 1 } };
       if (run) changes[T.runs] = { inserted: 1 };
-      const result = { chargeId: charge.id, status: charge.status, amountAfterProration: charge.amountAfterProration.toFixed(), currentRunId: run?.id ?? null };
-      return { result, runId: run?.id ?? null, changes, totalsBefore: null, totalsAfter: run ? totalsToJson(run.totals) : null };
+      return { result: createJob.resultOf(charge, run?.id ?? null), runId: run?.id ?? null, changes, totalsBefore: null, totalsAfter: run ? totalsToJson(run.totals) : null };
     });
     return { applied, writes: [chargesInsert(charges), runsInsert(runs), receiptsInsert(receipts)] };
   },
@@ -60,12 +58,10 @@ function activate(state: ActivationState, p: activateJob.Payload, newRuns: Run[]
   const before = state.run;
   const changes: TableChanges = {};
   let updated = 0;
-  let activatedAt: Date | null = null;
-  if (state.charge.settlementMode === 'credit_only' && state.charge.status === 'created') {
-    const at = p.at ? parseInstant(p.at) : now;
-    // Early: the job is delayed, or resumes from its delay; the per-job handler knows which.
-    if (at < state.charge.invoiceAt) throw new BatchFallback(`charge ${state.charge.id} is activated before its invoiceAt`);
-    activatedAt = at;
+  // Early: the job is delayed, or resumes from its delay; the per-job handler knows which.
+  const activatedAt = activateJob.activationOf(state.charge, p, now, false);
+  if (activatedAt === 'wait') throw new BatchFallback(`charge ${state.charge.id} is activated before its invoiceAt`);
+  if (activatedAt) {
     const status = ruleOrFallBack(state.charge.id, () => transition(state.charge, 'active'));
     state.charge = { ...state.charge, status, statusDetailed: status, updatedAt: now };
     updated++;
@@ -83,8 +79,7 @@ function activate(state: ActivationState, p: activateJob.Payload, newRuns: Run[]
     changes[T.charges] = { updated };
     state.changed = true;
   }
-  const result = { chargeId: state.charge.id, status: state.charge.status, currentRunId: state.run.id, provisioned, activatedAt: activatedAt?.toISOString() ?? null };
-  return { result, runId: state.run.id, changes, totalsBefore: before ? totalsToJson(before.totals) : null, totalsAfter: totalsToJson(state.run.totals) };
+  return { result: activateJob.resultOf(state.charge, state.run, provisioned, activatedAt), runId: state.run.id, changes, totalsBefore: before ? totalsToJson(before.totals) : null, totalsAfter: totalsToJson(state.run.totals) };
 }
 
 /**
