@@ -8,17 +8,18 @@ import { readdirSync, readFileSync } from 'node:fs';
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 export interface CpuSample {
-  postgresMs: number;
+  /** CPU time of each live postgres process, by pid. */
+  postgresMs: Map<string, number>;
   busyMs: number;
 }
 
-function postgresMs(): number {
-  let ticks = 0;
+function postgresMs(): Map<string, number> {
+  const byPid = new Map<string, number>();
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   } catch {
-    return 0;
+    return byPid;
   }
   for (const pid of pids) {
     try {
@@ -26,12 +27,23 @@ function postgresMs(): number {
       const close = stat.lastIndexOf(')');
       if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
       const fields = stat.slice(close + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+      byPid.set(pid, (Number(fields[11]) + Number(fields[12])) * TICK_MS); // utime, stime
     } catch {
       // The process ended between the listing and the read.
     }
   }
-  return ticks * TICK_MS;
+  return byPid;
+}
+
+/**
+ * PostgreSQL's CPU between two samples, process by process: a backend that ended in between (the
+ * previous stage's pool closing) takes its whole lifetime's CPU with it, which a difference of two
+ * totals read as negative. Such a process's last moments are lost; a new one counts from zero.
+ */
+export function postgresMsBetween(before: CpuSample, after: CpuSample): number {
+  let ms = 0;
+  for (const [pid, now] of after.postgresMs) ms += now - Math.min(before.postgresMs.get(pid) ?? 0, now);
+  return ms;
 }
 
 function busyMs(): number {

@@ -5,7 +5,7 @@ import { BenchOptions } from './args';
 import { QueueRun, readTimings, waitFinished } from './measure';
 import { produce, startWorkerProcess, WorkerSpec, WorkerStats } from './processes';
 import { PrivateRedis } from './redis-server';
-import { sampleCpu } from './cpu';
+import { postgresMsBetween, sampleCpu } from './cpu';
 import { TestDatabase } from '../test/helpers/db';
 import { chargePayload, seedCharges } from './seed-charges';
 
@@ -97,7 +97,7 @@ async function runStages(ctx: Ctx, label: string, spec: Partial<WorkerSpec>, sta
       const timing = await readTimings(ctx.redis.url, prefix, stage.queue, stage.payloads.length, firstId);
       const n = stage.payloads.length;
       const cpu = {
-        postgresCpuMsPerJob: (cpuAfter.postgresMs - cpuBefore.postgresMs) / n,
+        postgresCpuMsPerJob: postgresMsBetween(cpuBefore, cpuAfter) / n,
         redisCpuMsPerJob: (redisAfter - redisBefore) / n,
         machineCpuMsPerJob: (cpuAfter.busyMs - cpuBefore.busyMs) / n,
       };
