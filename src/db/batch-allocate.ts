@@ -1,6 +1,6 @@
 import { CreditRealization } from '../domain/credit';
 import { Totals } from '../domain/totals';
-import { rowsOfCurrentRuns, Scoped } from './batch-charges';
+import { RUN_CHILD_COLUMNS, rowsOfCurrentRuns, Scoped } from './batch-charges';
 import { fromDbRealization, TOTAL_COLUMN_NAMES, toDbRealization, toDbTotals } from './mapping';
 import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
 import { T } from './tables';
@@ -26,12 +26,7 @@ export function realizationsOf(rows: Record<string, unknown>[]): Map<string, Cre
 }
 
 export const REALIZATION_COLUMNS: TypedColumn[] = [
-  ['id', 'char(26)'],
-  ['namespace', 'text'],
-  ['run_id', 'char(26)'],
-  ['created_at', 'timestamptz'],
-  ['updated_at', 'timestamptz'],
-  ['deleted_at', 'timestamptz'],
+  ...RUN_CHILD_COLUMNS,
   ['service_period_from', 'timestamptz'],
   ['service_period_to', 'timestamptz'],
   ['transaction_group_id', 'text'],

@@ -8,6 +8,16 @@ import { T } from './tables';
 // The charge side of every set-based kind: lock a batch's charges with their current runs in one
 // statement, read any child table of those runs, and write their statuses back.
 
+/** The columns every run child table starts with (the migration's `common`): realizations, usage, payment, detailed lines. */
+export const RUN_CHILD_COLUMNS: TypedColumn[] = [
+  ['id', 'char(26)'],
+  ['namespace', 'text'],
+  ['run_id', 'char(26)'],
+  ['created_at', 'timestamptz'],
+  ['updated_at', 'timestamptz'],
+  ['deleted_at', 'timestamptz'],
+];
+
 export interface Scoped {
   namespace: string;
   id: string;

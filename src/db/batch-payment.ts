@@ -1,6 +1,6 @@
 import { InvoicedUsage } from '../domain/invoiced-usage';
 import { Payment } from '../domain/payment';
-import { oneRowPerRun, rowsOfCurrentRuns, Scoped } from './batch-charges';
+import { oneRowPerRun, RUN_CHILD_COLUMNS, rowsOfCurrentRuns, Scoped } from './batch-charges';
 import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
 import { fromDbPayment, fromDbUsage, toDbPayment } from './mapping';
 import { T } from './tables';
@@ -15,14 +15,9 @@ export const usagesOf = (rows: Record<string, unknown>[]): Map<string, InvoicedU
 export const paymentsOf = (rows: Record<string, unknown>[]): Map<string, Payment> => oneRowPerRun(rows, fromDbPayment);
 
 export const PAYMENT_COLUMNS: TypedColumn[] = [
-  ['id', 'char(26)'],
-  ['namespace', 'text'],
-  ['run_id', 'char(26)'],
+  ...RUN_CHILD_COLUMNS,
   ['line_id', 'char(26)'],
   ['invoice_id', 'char(26)'],
-  ['created_at', 'timestamptz'],
-  ['updated_at', 'timestamptz'],
-  ['deleted_at', 'timestamptz'],
   ['service_period_from', 'timestamptz'],
   ['service_period_to', 'timestamptz'],
   ['status', 'text'],

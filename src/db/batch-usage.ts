@@ -1,6 +1,6 @@
 import { DetailedLine, InvoicedUsage } from '../domain/invoiced-usage';
 import { Run } from '../domain/run';
-import { rowsOfCurrentRuns, Scoped } from './batch-charges';
+import { RUN_CHILD_COLUMNS, rowsOfCurrentRuns, Scoped } from './batch-charges';
 import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
 import { fromDbDetailedLine, TOTAL_COLUMN_NAMES, toDbDetailedLine, toDbTotals, toDbUsage } from './mapping';
 import { T } from './tables';
@@ -45,12 +45,7 @@ export function runInvoiceLinesUpdate(runs: Run[]): SqlPart | null {
 }
 
 export const USAGE_COLUMNS: TypedColumn[] = [
-  ['id', 'char(26)'],
-  ['namespace', 'text'],
-  ['run_id', 'char(26)'],
-  ['created_at', 'timestamptz'],
-  ['updated_at', 'timestamptz'],
-  ['deleted_at', 'timestamptz'],
+  ...RUN_CHILD_COLUMNS,
   ['service_period_from', 'timestamptz'],
   ['service_period_to', 'timestamptz'],
   ['ledger_transaction_group_id', 'text'],
@@ -65,12 +60,7 @@ export function usagesUpsert(usages: InvoicedUsage[]): SqlPart | null {
 }
 
 export const LINE_COLUMNS: TypedColumn[] = [
-  ['id', 'char(26)'],
-  ['namespace', 'text'],
-  ['run_id', 'char(26)'],
-  ['created_at', 'timestamptz'],
-  ['updated_at', 'timestamptz'],
-  ['deleted_at', 'timestamptz'],
+  ...RUN_CHILD_COLUMNS,
   ['child_unique_reference_id', 'text'],
   ['name', 'text'],
   ['description', 'text'],
