@@ -9,7 +9,7 @@ import { chargeStatusUpdate, lockChargesWithRuns, lockedOf } from '../db/batch-c
 import type { LockedCharge } from '../db/charge-guard';
 import { T } from '../db/tables';
 import { fastUlid } from './ids';
-import { chargeWithRun, FreshApplied, parseOrFallBack, ruleOrFallBack, SetBasedKind, uniqueCharges } from './set-based';
+import { chargeStates, chargeWithRun, FreshApplied, parseOrFallBack, ruleOrFallBack, SetBasedKind, uniqueCharges } from './set-based';
 
 /** What one charge looks like while the batch's jobs are applied to it in memory, in order. */
 interface ChargeState {
@@ -26,14 +26,11 @@ interface ChargeState {
 
 /** Each fresh job's charge, checked as the per-job handler would, with its run and realizations. */
 function statesOf(payloads: allocateJob.Payload[], locked: Map<string, LockedCharge>, realizations: Map<string, CreditRealization[]>): Map<string, ChargeState> {
-  const states = new Map<string, ChargeState>();
-  for (const k of uniqueCharges(payloads)) {
-    const { charge, run } = chargeWithRun(locked, k.namespace, k.id);
+  return chargeStates(payloads, locked, chargeWithRun, ({ charge, run }): ChargeState => {
     const existing = realizations.get(run.id) ?? [];
     const clock = existing.reduce((latest, r) => Math.max(latest, r.createdAt.getTime()), 0);
-    states.set(charge.id, { charge, run, realizations: existing, clock, totals: run.totals, runTotalsChanged: false, becameFinal: false });
-  }
-  return states;
+    return { charge, run, realizations: existing, clock, totals: run.totals, runTotalsChanged: false, becameFinal: false };
+  });
 }
 
 /** One job applied to its charge's in-memory state with the same pure rule the per-job handler uses. */

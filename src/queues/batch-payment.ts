@@ -10,7 +10,7 @@ import { paymentsInsert, paymentsOf, paymentsOfCurrentRuns, paymentsSettle, usag
 import { T } from '../db/tables';
 import { fastUlid } from './ids';
 import { JobResult } from './job-context';
-import { chargeWithRun, FreshApplied, parseOrFallBack, ruleOrFallBack, SetBasedKind, uniqueCharges } from './set-based';
+import { chargeStates, chargeWithRun, FreshApplied, parseOrFallBack, ruleOrFallBack, SetBasedKind, uniqueCharges } from './set-based';
 
 /** One charge while the batch's payment jobs are applied to it in memory, in order. */
 interface ChargeState {
@@ -71,11 +71,9 @@ export const paymentInBatch: SetBasedKind<paymentJob.Payload> = {
     const locked = lockedOf(lockedRows);
     const usages = usagesOf(usageRows);
     const payments = paymentsOf(paymentRows);
-    const states = new Map<string, ChargeState>();
-    for (const k of uniqueCharges(fresh)) {
-      const { charge, run } = chargeWithRun(locked, k.namespace, k.id);
-      states.set(charge.id, { charge, run, usage: usages.get(run.id) ?? null, payment: payments.get(run.id) ?? null, paymentIsNew: false, settledExisting: false, finalizedAt: null });
-    }
+    const states = chargeStates(fresh, locked, chargeWithRun, ({ charge, run }): ChargeState => ({
+      charge, run, usage: usages.get(run.id) ?? null, payment: payments.get(run.id) ?? null, paymentIsNew: false, settledExisting: false, finalizedAt: null,
+    }));
     const applied = fresh.map((p): FreshApplied => {
       const state = states.get(p.chargeId)!;
       const { result, changes } = applyToState(state, p);

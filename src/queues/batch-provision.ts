@@ -9,7 +9,7 @@ import { chargesGoLive, chargesInsert, receiptsInsert, runsInsert } from '../db/
 import { StoredReceipt } from '../db/receipts';
 import { T } from '../db/tables';
 import { fastUlid } from './ids';
-import { BatchFallback, chargeForJob, FreshApplied, parseOrFallBack, ruleOrFallBack, SetBasedKind, uniqueCharges } from './set-based';
+import { BatchFallback, chargeForJob, chargeStates, FreshApplied, parseOrFallBack, ruleOrFallBack, SetBasedKind, uniqueCharges } from './set-based';
 
 /**
  * create-charge with set-based statements: nothing to read but the key claim; each charge is built
@@ -93,8 +93,7 @@ export const activateInBatch: SetBasedKind<activateJob.Payload> = {
   reads: (payloads) => [lockChargesWithRuns(uniqueCharges(payloads))],
   decide([lockedRows], fresh) {
     const locked = lockedOf(lockedRows);
-    const states = new Map<string, ActivationState>();
-    for (const k of uniqueCharges(fresh)) states.set(k.id, { ...chargeForJob(locked, k.namespace, k.id), changed: false });
+    const states = chargeStates(fresh, locked, chargeForJob, (found): ActivationState => ({ ...found, changed: false }));
     const newRuns: Run[] = [];
     const applied = fresh.map((p) => activate(states.get(p.chargeId)!, p, newRuns));
     const changed = [...states.values()].filter((s) => s.changed).map((s) => s.charge);

@@ -9,7 +9,7 @@ import { usagesOf, usagesOfCurrentRuns } from '../db/batch-payment';
 import { detailedLinesInsert, detailedLinesUpdate, lineOwners, lineOwnersOf, liveLinesOf, liveLinesOfCurrentRuns, runInvoiceLinesUpdate, usagesUpsert } from '../db/batch-usage';
 import { T } from '../db/tables';
 import { fastUlid } from './ids';
-import { BatchFallback, chargeWithRun, FreshApplied, parseOrFallBack, ruleOrFallBack, SetBasedKind, uniqueCharges } from './set-based';
+import { BatchFallback, chargeStates, chargeWithRun, FreshApplied, parseOrFallBack, ruleOrFallBack, SetBasedKind, uniqueCharges } from './set-based';
 
 /** One charge while the batch's usage jobs are applied to it in memory, in order. */
 interface ChargeState {
@@ -103,11 +103,9 @@ export const usageInBatch: SetBasedKind<usageJob.Payload> = {
     const usages = usagesOf(usageRows);
     const live = liveLinesOf(lineRows);
     const owners = lineOwnersOf(ownerRows);
-    const states = new Map<string, ChargeState>();
-    for (const k of uniqueCharges(fresh)) {
-      const { charge, run } = chargeWithRun(locked, k.namespace, k.id);
-      states.set(charge.id, { charge, run, usage: usages.get(run.id) ?? null, live: live.get(run.id) ?? [], liveAsRead: true, changed: false });
-    }
+    const states = chargeStates(fresh, locked, chargeWithRun, ({ charge, run }): ChargeState => ({
+      charge, run, usage: usages.get(run.id) ?? null, live: live.get(run.id) ?? [], liveAsRead: true, changed: false,
+    }));
     const touched: TouchedLines = new Map();
     const applied = fresh.map((p) => applyToState(states.get(p.chargeId)!, p, owners, touched));
     refuseReusedReferences(touched);

@@ -91,3 +91,18 @@ export function chargeWithRun(locked: Map<string, LockedCharge>, namespace: stri
   if (!run) throw new BatchFallback(`charge ${chargeId} has no current run`);
   return { charge, run };
 }
+
+/**
+ * One in-memory state per charge of the fresh jobs, built from its locked row and current run once
+ * `check` (chargeWithRun, or chargeForJob when the run may be missing) let it through.
+ */
+export function chargeStates<S, F extends LockedCharge>(
+  fresh: Array<{ namespace: string; chargeId: string }>,
+  locked: Map<string, LockedCharge>,
+  check: (locked: Map<string, LockedCharge>, namespace: string, chargeId: string) => F,
+  init: (found: F) => S,
+): Map<string, S> {
+  const states = new Map<string, S>();
+  for (const k of uniqueCharges(fresh)) states.set(k.id, init(check(locked, k.namespace, k.id)));
+  return states;
+}
