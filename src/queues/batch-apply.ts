@@ -45,14 +45,24 @@ function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): { resu
   return { result: { ...answer.result, replayed: true }, applied: null };
 }
 
-/** The entry runJob would write for this delivery: applied with its changes and totals, or replayed. */
-function entryFor(k: Keyed, result: JobResult, applied: FreshApplied | null): JournalEntry {
-  const scope = journalScope(k.ref, k.hash, k.item);
-  const chargeId = chargeIdOf(k.item.data, result);
-  const common = { ...scope, chargeId, errorCode: null, errorMessage: null, finishedAt: new Date() };
-  if (!applied) return { ...common, runId: null, outcome: 'replayed', changes: {}, totalsBefore: null, totalsAfter: null };
-  const { runId, changes, totalsBefore, totalsAfter } = applied;
-  return { ...common, runId, outcome: 'applied', changes, totalsBefore, totalsAfter };
+/**
+ * The entries runJob would write for these deliveries, in order: applied with its changes and
+ * totals, or replayed. A replay names its charge's current run as of its turn: the run an earlier
+ * job of this batch left (a provisioned or created run the write statement's lookup cannot see
+ * yet), otherwise the run the charge had before the batch (null here: the journal insert looks it up).
+ */
+function entriesFor(keyed: Keyed[], answered: Array<{ result: JobResult; applied: FreshApplied | null }>): JournalEntry[] {
+  const runNow = new Map<string | null, string | null>();
+  return keyed.map((k, i) => {
+    const { result, applied } = answered[i];
+    const scope = journalScope(k.ref, k.hash, k.item);
+    const chargeId = chargeIdOf(k.item.data, result);
+    const common = { ...scope, chargeId, errorCode: null, errorMessage: null, finishedAt: new Date() };
+    if (!applied) return { ...common, runId: runNow.get(chargeId) ?? null, outcome: 'replayed', changes: {}, totalsBefore: null, totalsAfter: null };
+    const { runId, changes, totalsBefore, totalsAfter } = applied;
+    runNow.set(chargeId, runId);
+    return { ...common, runId, outcome: 'applied', changes, totalsBefore, totalsAfter };
+  });
 }
 
 /**
@@ -81,7 +91,7 @@ async function applySetBased(def: JobDefinition, kind: SetBasedKind<unknown>, it
     for (const [id, s] of storedOf(storedRows)) if (!claimed.has(id)) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
     fresh.forEach((k, i) => answers.set(keyId(k.ref), { hash: k.hash, result: applied[i].result, applied: applied[i] }));
     const answered = keyed.map((k) => answerFor(k, owners.get(keyId(k.ref))!, answers));
-    const entries = keyed.map((k, i) => entryFor(k, answered[i].result, answered[i].applied));
+    const entries = entriesFor(keyed, answered);
     const outcomes = answered.map(({ result }): ItemOutcome => ({ ok: true, result }));
     await faultsBeforeCommit(def.name, items, outcomes);
     await trx.commit(writeTogether([...writes, resultsUpdate(fresh.map((k, i) => ({ ref: k.ref, result: applied[i].result }))), journalInsert(entries)]));

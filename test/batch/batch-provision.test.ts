@@ -95,4 +95,21 @@ describe('batched apply: create-charge and activate-charge with set-based statem
     expect((await stateOf(early.id)).charge.status).to.equal('created');
     expect((await stateOf(due.id)).charge.status).to.equal('active');
   });
+
+  it('a twin delivered in the same batch replays and is journaled with the run the first delivery made', async () => {
+    const live = payloadOf('invoice');
+    const created = item(live);
+    const createOut = await apply(knex(), 'create-charge', [created, item(created.data, created.jobId!)]);
+    const due = payloadOf('creditOnly');
+    await apply(knex(), 'create-charge', [item(due)]);
+    const activation = item({ namespace: NS, chargeId: due.id });
+    const activateOut = await apply(knex(), 'activate-charge', [activation, item(activation.data, activation.jobId!)]);
+    for (const [chargeId, queue, out] of [[live.id, 'create-charge', createOut], [due.id, 'activate-charge', activateOut]] as const) {
+      const runId = (await knex()('charge_flat_fees').where({ id: chargeId }).first()).current_realization_run_id;
+      expect(runId, queue).to.be.a('string');
+      expect(out.map((o) => resultOf(o).replayed ?? false), queue).to.deep.equal([false, true]);
+      const rows = await knex()('flat_fee_job_journal').where({ charge_id: chargeId, queue }).orderBy('id').select('outcome', 'run_id');
+      expect(rows, queue).to.deep.equal([{ outcome: 'applied', run_id: runId }, { outcome: 'replayed', run_id: runId }]);
+    }
+  });
 });
