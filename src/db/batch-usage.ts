@@ -77,6 +77,10 @@ export const LINE_COLUMNS: TypedColumn[] = [
 export const detailedLinesInsert = (lines: DetailedLine[]): SqlPart | null =>
   insertRows(T.detailedLines, LINE_COLUMNS, lines.map(toDbDetailedLine));
 
-/** Lines that existed before the batch, as the batch left them (updated or soft-deleted): every column but id and created_at. */
+/** Lines that existed before the batch and were updated in it (then perhaps soft-deleted): every column but id and created_at. */
 export const detailedLinesUpdate = (lines: DetailedLine[]): SqlPart | null =>
   updateRows(T.detailedLines, LINE_COLUMNS.filter(([name]) => !['id', 'namespace', 'created_at'].includes(name)), lines.map(toDbDetailedLine));
+
+/** Lines that existed before the batch and were only soft-deleted in it: deleted_at and updated_at. */
+export const detailedLinesSoftDelete = (lines: DetailedLine[]): SqlPart | null =>
+  updateRows(T.detailedLines, LINE_COLUMNS.filter(([name]) => name === 'deleted_at' || name === 'updated_at'), lines.map(toDbDetailedLine));

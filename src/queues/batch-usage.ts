@@ -6,7 +6,7 @@ import { Run } from '../domain/run';
 import { totalsToJson } from '../domain/totals';
 import { lockChargesWithRuns, lockedOf } from '../db/batch-charges';
 import { usagesOf, usagesOfCurrentRuns } from '../db/batch-payment';
-import { detailedLinesInsert, detailedLinesUpdate, lineOwners, lineOwnersOf, liveLinesOf, liveLinesOfCurrentRuns, runInvoiceLinesUpdate, usagesUpsert } from '../db/batch-usage';
+import { detailedLinesInsert, detailedLinesSoftDelete, detailedLinesUpdate, lineOwners, lineOwnersOf, liveLinesOf, liveLinesOfCurrentRuns, runInvoiceLinesUpdate, usagesUpsert } from '../db/batch-usage';
 import { T } from '../db/tables';
 import { fastUlid } from './ids';
 import { BatchFallback, chargeStates, chargeWithRun, FreshApplied, parseOrFallBack, ruleOrFallBack, SetBasedKind, uniqueCharges } from './set-based';
@@ -23,8 +23,12 @@ interface ChargeState {
   changed: boolean;
 }
 
-/** Every detailed line the batch touched, as it ends up, and whether the batch inserted it. */
-type TouchedLines = Map<string, { line: DetailedLine; inserted: boolean }>;
+/**
+ * Every detailed line the batch touched, as it ends up: whether the batch inserted it, and whether
+ * a plan rewrote it (an update writes every column; a soft delete only deleted_at and updated_at,
+ * as applyDetailedLinesPlan does, so a migrated line keeps its stored scale and precision).
+ */
+type TouchedLines = Map<string, { line: DetailedLine; inserted: boolean; rewritten: boolean }>;
 
 function changed(count: number, kind: 'inserted' | 'updated'): Partial<Record<'inserted' | 'updated', number>> | null {
   return count > 0 ? { [kind]: count } : null;
@@ -60,8 +64,9 @@ function applyToState(state: ChargeState, p: usageJob.Payload, owners: Map<strin
   const lines = { ...changed(plan.insert.length, 'inserted'), ...changed(plan.update.length + plan.softDelete.length, 'updated') };
   if (Object.keys(lines).length > 0) changes[T.detailedLines] = lines;
 
-  for (const line of plan.insert) touched.set(line.id, { line, inserted: true });
-  for (const line of [...plan.update, ...plan.softDelete]) touched.set(line.id, { line, inserted: touched.get(line.id)?.inserted ?? false });
+  for (const line of plan.insert) touched.set(line.id, { line, inserted: true, rewritten: true });
+  for (const line of plan.update) touched.set(line.id, { line, inserted: touched.get(line.id)?.inserted ?? false, rewritten: true });
+  for (const line of plan.softDelete) touched.set(line.id, { line, inserted: touched.get(line.id)?.inserted ?? false, rewritten: touched.get(line.id)?.rewritten ?? false });
   state.run = { ...run, lineId: p.lineId, invoiceId: p.invoiceId, totals: input.totals, updatedAt: now };
   state.usage = usage;
   state.live = [...plan.update, ...plan.insert];
@@ -115,7 +120,8 @@ export const usageInBatch: SetBasedKind<usageJob.Payload> = {
       runInvoiceLinesUpdate(all.map((s) => s.run)),
       usagesUpsert(all.map((s) => s.usage!)),
       detailedLinesInsert(lines.filter((l) => l.inserted).map((l) => l.line)),
-      detailedLinesUpdate(lines.filter((l) => !l.inserted).map((l) => l.line)),
+      detailedLinesUpdate(lines.filter((l) => !l.inserted && l.rewritten).map((l) => l.line)),
+      detailedLinesSoftDelete(lines.filter((l) => !l.inserted && !l.rewritten).map((l) => l.line)),
     ];
     return { applied, writes };
   },

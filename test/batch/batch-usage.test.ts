@@ -97,13 +97,12 @@ describe('batched apply: create-invoiced-usage with set-based statements', () =>
   it('a line already used by another run fails alone with line_already_used; the rest commit', async () => {
     const charges = await chargesWithRuns(knex(), 10);
     const payloads = charges.map((id) => usages(id).first);
-    const taken = (await runOf(charges[0])).id;
     const clash = { ...payloads[6], lineId: payloads[2].lineId };
     const outcomes = await apply(knex(), 'create-invoiced-usage', payloads.map((p, i) => item(i === 6 ? clash : p)));
     expect(outcomes.map(codeOf)).to.deep.equal(charges.map((_, i) => (i === 6 ? 'line_already_used' : null)));
     expect((await runOf(charges[6])).line_id).to.equal(null);
     expect(await knex()('charge_flat_fee_run_detailed_lines').where({ run_id: (await runOf(charges[6])).id })).to.have.length(0);
-    expect((await runOf(charges[0])).id).to.equal(taken);
+    expect((await runOf(charges[2])).line_id).to.equal(payloads[2].lineId);
     expect((await stateOf(charges[9])).lines.map((l) => l.child_unique_reference_id)).to.deep.equal(['a', 'b', 'c']);
   });
 
@@ -117,5 +116,26 @@ describe('batched apply: create-invoiced-usage with set-based statements', () =>
     expect(trips).to.be.greaterThan(2);
     const lines = (await stateOf(id)).lines.map((l) => [l.child_unique_reference_id, l.deleted]);
     expect(lines).to.deep.equal([['a', false], ['b', true], ['b', false], ['c', false]]);
+  });
+
+  it('a soft delete writes only deleted_at and updated_at: a migrated line keeps its stored scale and precision', async () => {
+    const [id] = await chargesWithRuns(knex(), 1);
+    const run = await runOf(id);
+    // As the legacy migration copies them: numeric scale and microseconds kept from the legacy row.
+    await knex().raw(
+      `INSERT INTO charge_flat_fee_run_detailed_lines (id, namespace, run_id, created_at, updated_at, child_unique_reference_id, name, quantity, per_unit_amount,
+         category, payment_term, service_period_start, service_period_end, "index", amount, charges_total, discounts_total, taxes_inclusive_total,
+         taxes_exclusive_total, taxes_total, credits_total, total)
+       VALUES (?, ?, ?, now(), now(), 'legacy', 'legacy line', 10.00, 2.50, 'regular', 'in_advance', '2026-01-01 00:00:00.123456+00', '2026-02-01 00:00:00+00', 0,
+         25.00, 25.00, 0, 0, 0, 0, 0, 25.00)`,
+      [ulid(), NS, run.id],
+    );
+    const { first } = usages(id);
+    const { out, trips } = await roundTrips(knex(), () => apply(knex(), 'create-invoiced-usage', [item(first)]));
+    expect(out.map(codeOf)).to.deep.equal([null]);
+    expect(trips).to.equal(2);
+    const legacy = await knex()('charge_flat_fee_run_detailed_lines').where({ run_id: run.id, child_unique_reference_id: 'legacy' })
+      .first('quantity', 'per_unit_amount', 'total', knex().raw(`to_char(service_period_start AT TIME ZONE 'UTC', 'US') AS micros`), knex().raw('deleted_at IS NOT NULL AS deleted'));
+    expect(legacy).to.deep.equal({ quantity: '10.00', per_unit_amount: '2.50', total: '25.00', micros: '123456', deleted: true });
   });
 });
