@@ -3,7 +3,7 @@ import { ulid } from 'ulid';
 import { realizationsOf, realizationsOfCurrentRuns } from '../../src/db/batch-allocate';
 import { lockChargesWithRuns, lockedOf } from '../../src/db/batch-charges';
 import { paymentsOf, paymentsOfCurrentRuns, usagesOf, usagesOfCurrentRuns } from '../../src/db/batch-payment';
-import { lineOwners, lineOwnersOf, liveLinesOfCurrentRuns } from '../../src/db/batch-usage';
+import { lineOwners, lineOwnersOf, liveLinesOf, liveLinesOfCurrentRuns } from '../../src/db/batch-usage';
 import { journalInsert } from '../../src/db/batch-journal';
 import { writeTogether } from '../../src/db/batch-sql';
 import { BatchTransaction, inBatchTransaction } from '../../src/db/batch-transaction';
@@ -64,10 +64,11 @@ describe('batch statements on tables whose statistics are older than their rows'
 
   it('finds the runs that own a batch\'s lines through the unique line index, not a scan', async () => {
     const knex = db().knex;
-    const lines = runIds.slice(400, 450).map((id) => ulid());
-    await knex('charge_flat_fee_runs').whereIn('id', runIds.slice(400, 425)).update({ line_id: knex.raw(`'L' || substr(id, 2)`) });
-    const owned = runIds.slice(400, 425).map((id) => `L${id.slice(1)}`);
+    const lines = runIds.slice(400, 450).map(() => ulid());
+    // Statistics say no run has a line yet; then 2,000 runs get one.
     await knex.raw('ANALYZE charge_flat_fee_runs');
+    await knex('charge_flat_fee_runs').update({ line_id: knex.raw(`'L' || substr(id, 2)`) });
+    const owned = runIds.slice(400, 425).map((id) => `L${id.slice(1)}`);
     await inBatchTransaction(knex, async (trx) => {
       const before = await scans(trx, 'charge_flat_fee_runs');
       const [rows] = await trx.read([lineOwners([...owned, ...lines.slice(25)])]);
@@ -105,7 +106,7 @@ describe('batch statements on tables whose statistics are older than their rows'
 
   it('reads the current runs\' usages, payments and detailed lines with one index probe per charge: no sequential scan, exactly their rows', async () => {
     const knex = db().knex;
-    await knex.raw('ANALYZE charge_flat_fee_run_invoiced_usages, charge_flat_fee_run_payments');
+    await knex.raw('ANALYZE charge_flat_fee_run_invoiced_usages, charge_flat_fee_run_payments, charge_flat_fee_run_detailed_lines');
     const totals = `0, 0, 0, 0, 0, 0, 0`;
     await knex.raw(
       `INSERT INTO charge_flat_fee_run_invoiced_usages (id, namespace, run_id, created_at, updated_at, service_period_from, service_period_to,
@@ -117,6 +118,14 @@ describe('batch statements on tables whose statistics are older than their rows'
          status, amount, authorized_transaction_group_id, authorized_at)
        SELECT substr(md5('p' || r.id), 1, 26), r.namespace, r.id, substr(md5('l' || r.id), 1, 26), r.id, now(), now(), now(), now(), 'authorized', 7, 'tg', now()
          FROM charge_flat_fee_runs r`,
+    );
+    // Per run: b (index 2) and a (index 1) live, z (index 0) soft-deleted.
+    await knex.raw(
+      `INSERT INTO charge_flat_fee_run_detailed_lines (id, namespace, run_id, created_at, updated_at, deleted_at, child_unique_reference_id, name, quantity, per_unit_amount,
+         category, payment_term, service_period_start, service_period_end, "index",
+         amount, charges_total, discounts_total, taxes_inclusive_total, taxes_exclusive_total, taxes_total, credits_total, total)
+       SELECT substr(md5(l.ref || r.id), 1, 26), r.namespace, r.id, now(), now(), CASE WHEN l.ref = 'z' THEN now() END, l.ref, l.ref, 1, 1, 'regular', 'in_advance', now(), now(), l.idx, ${totals}, 0
+         FROM charge_flat_fee_runs r, (VALUES ('b', 2), ('a', 1), ('z', 0)) AS l(ref, idx)`,
     );
     const wanted = chargeIds.slice(300, 350).map((id) => ({ namespace: NS, id }));
     const wantedRuns = runIds.slice(300, 350);
@@ -131,7 +140,9 @@ describe('batch statements on tables whose statistics are older than their rows'
         expect(after[i].idx - before[i].idx, `${table} index scans`).to.equal(wanted.length);
       }
       expect([...usagesOf(usages).entries()].map(([run, u]) => [run, u.runId, u.totals.amount.toFixed()])).to.have.deep.members(wantedRuns.map((r) => [r, r, '7']));
-      expect(lines).to.deep.equal([]);
+      const live = liveLinesOf(lines);
+      expect([...live.keys()]).to.have.members(wantedRuns);
+      for (const run of wantedRuns) expect(live.get(run)!.map((l) => [l.childUniqueReferenceId, l.index])).to.deep.equal([['a', 1], ['b', 2]]);
       expect([...paymentsOf(payments).entries()].map(([run, p]) => [run, p.runId, p.status])).to.have.deep.members(wantedRuns.map((r) => [r, r, 'authorized']));
       await trx.commit(null);
     });
