@@ -1,7 +1,7 @@
 import { CreditRealization } from '../domain/credit';
 import { Totals } from '../domain/totals';
-import { RUN_CHILD_COLUMNS, rowsOfCurrentRuns, Scoped } from './batch-charges';
-import { fromDbRealization, TOTAL_COLUMN_NAMES, toDbRealization, toDbTotals } from './mapping';
+import { RUN_CHILD_COLUMNS, rowsByRun, rowsOfCurrentRuns, Scoped, TOTAL_COLUMNS } from './batch-charges';
+import { fromDbRealization, toDbRealization, toDbTotals } from './mapping';
 import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
 import { T } from './tables';
 
@@ -15,14 +15,7 @@ export function realizationsOfCurrentRuns(charges: Scoped[]): SqlPart {
 }
 
 export function realizationsOf(rows: Record<string, unknown>[]): Map<string, CreditRealization[]> {
-  const out = new Map<string, CreditRealization[]>();
-  for (const row of rows) {
-    const runId = row.run_id as string;
-    let list = out.get(runId);
-    if (!list) out.set(runId, (list = []));
-    list.push(fromDbRealization(row));
-  }
-  return out;
+  return rowsByRun(rows, fromDbRealization);
 }
 
 export const REALIZATION_COLUMNS: TypedColumn[] = [
@@ -45,6 +38,6 @@ export function realizationsInsert(realizations: CreditRealization[]): SqlPart |
 
 /** Overwrites the totals of many runs in one UPDATE … FROM unnest. */
 export function runTotalsUpdate(runs: Array<{ run: Scoped; totals: Totals; now: Date }>): SqlPart | null {
-  const columns: TypedColumn[] = [['updated_at', 'timestamptz'], ...TOTAL_COLUMN_NAMES.map((c): TypedColumn => [c, 'numeric'])];
+  const columns: TypedColumn[] = [['updated_at', 'timestamptz'], ...TOTAL_COLUMNS];
   return updateRows(T.runs, columns, runs.map((r) => ({ namespace: r.run.namespace, id: r.run.id, updated_at: r.now, ...toDbTotals(r.totals) })));
 }

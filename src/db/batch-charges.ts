@@ -23,14 +23,20 @@ export interface Scoped {
   id: string;
 }
 
-const RUN_COLUMNS = [
-  'id', 'namespace', 'charge_id', 'created_at', 'updated_at', 'deleted_at', 'type', 'initial_type', 'service_period_from',
-  'service_period_to', 'amount_after_proration', 'line_id', 'invoice_id', 'no_fiat_transaction_required', ...TOTAL_COLUMN_NAMES,
+/** The eight totals columns a run, a usage and a detailed line each carry. */
+export const TOTAL_COLUMNS: TypedColumn[] = TOTAL_COLUMN_NAMES.map((c): TypedColumn => [c, 'numeric']);
+
+/** Every column of a run: read with each charge it locks, written for a run it provisions. */
+export const RUN_COLUMNS: TypedColumn[] = [
+  ['id', 'char(26)'], ['namespace', 'text'], ['charge_id', 'char(26)'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz'],
+  ['deleted_at', 'timestamptz'], ['type', 'text'], ['initial_type', 'text'], ['service_period_from', 'timestamptz'], ['service_period_to', 'timestamptz'],
+  ['amount_after_proration', 'numeric'], ['line_id', 'char(26)'], ['invoice_id', 'char(26)'], ['no_fiat_transaction_required', 'boolean'],
+  ...TOTAL_COLUMNS,
 ];
 
 function runOf(row: Record<string, unknown>): Run | null {
   if (row.r__id === null) return null;
-  return fromDbRun(Object.fromEntries(RUN_COLUMNS.map((c) => [c, row[`r__${c}`]])));
+  return fromDbRun(Object.fromEntries(RUN_COLUMNS.map(([c]) => [c, row[`r__${c}`]])));
 }
 
 /**
@@ -39,7 +45,7 @@ function runOf(row: Record<string, unknown>): Run | null {
  * Missing charges are simply absent.
  */
 export function lockChargesWithRuns(keys: Scoped[]): SqlPart {
-  const runColumns = RUN_COLUMNS.map((c) => `r.${c} AS r__${c}`).join(', ');
+  const runColumns = RUN_COLUMNS.map(([c]) => `r.${c} AS r__${c}`).join(', ');
   return {
     sql: `SELECT c.*, ${runColumns} FROM ${T.charges} c
        JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON c.namespace = k.namespace AND c.id = k.id
@@ -75,6 +81,18 @@ export function rowsOfCurrentRuns(table: string, charges: Scoped[], { orderBy = 
 /** Rows of one run child table by run id (the run has at most one such row: usage, payment). */
 export function oneRowPerRun<T>(rows: Record<string, unknown>[], from: (row: Record<string, unknown>) => T): Map<string, T> {
   return new Map(rows.map((row) => [row.run_id as string, from(row)]));
+}
+
+/** Rows of one run child table grouped by run id, each group in the rows' order (realizations, detailed lines). */
+export function rowsByRun<T>(rows: Record<string, unknown>[], from: (row: Record<string, unknown>) => T): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const row of rows) {
+    const runId = row.run_id as string;
+    let group = out.get(runId);
+    if (!group) out.set(runId, (group = []));
+    group.push(from(row));
+  }
+  return out;
 }
 
 /** Sets the status (and status_detailed) of many charges in one statement. */

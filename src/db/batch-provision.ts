@@ -1,7 +1,8 @@
 import { Charge } from '../domain/charge';
 import { Run } from '../domain/run';
+import { RUN_COLUMNS } from './batch-charges';
 import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
-import { TOTAL_COLUMN_NAMES, toDbCharge, toDbRun } from './mapping';
+import { toDbCharge, toDbRun } from './mapping';
 import { StoredReceipt, toDbReceipt } from './receipts';
 import { T } from './tables';
 
@@ -18,13 +19,6 @@ const CHARGE_COLUMNS: TypedColumn[] = [
   ['full_service_period_from', TIMESTAMPTZ], ['full_service_period_to', TIMESTAMPTZ], ['billing_period_from', TIMESTAMPTZ],
   ['billing_period_to', TIMESTAMPTZ], ['pro_rating', 'text'], ['amount_before_proration', 'numeric'], ['amount_after_proration', 'numeric'],
   ['current_realization_run_id', 'char(26)'], ['migrated_to_runs', 'boolean'],
-];
-
-const RUN_COLUMNS: TypedColumn[] = [
-  ['id', 'char(26)'], ['namespace', 'text'], ['charge_id', 'char(26)'], ['created_at', TIMESTAMPTZ], ['updated_at', TIMESTAMPTZ],
-  ['deleted_at', TIMESTAMPTZ], ['type', 'text'], ['initial_type', 'text'], ['service_period_from', TIMESTAMPTZ], ['service_period_to', TIMESTAMPTZ],
-  ['amount_after_proration', 'numeric'], ['line_id', 'char(26)'], ['invoice_id', 'char(26)'], ['no_fiat_transaction_required', 'boolean'],
-  ...TOTAL_COLUMN_NAMES.map((c): TypedColumn => [c, 'numeric']),
 ];
 
 const RECEIPT_COLUMNS: TypedColumn[] = [

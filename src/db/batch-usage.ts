@@ -1,27 +1,20 @@
 import { DetailedLine, InvoicedUsage } from '../domain/invoiced-usage';
 import { Run } from '../domain/run';
-import { RUN_CHILD_COLUMNS, rowsOfCurrentRuns, Scoped } from './batch-charges';
+import { RUN_CHILD_COLUMNS, rowsByRun, rowsOfCurrentRuns, Scoped, TOTAL_COLUMNS } from './batch-charges';
 import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
-import { fromDbDetailedLine, TOTAL_COLUMN_NAMES, toDbDetailedLine, toDbTotals, toDbUsage } from './mapping';
+import { fromDbDetailedLine, toDbDetailedLine, toDbTotals, toDbUsage } from './mapping';
 import { T } from './tables';
 
 // Set-based statements of create-invoiced-usage: read the live detailed lines of every current run
 // and the runs that already carry the batch's lines; write the runs' invoice lines, the usages and
 // the detailed lines, one statement each whatever the batch size.
 
-const TOTALS: TypedColumn[] = TOTAL_COLUMN_NAMES.map((c): TypedColumn => [c, 'numeric']);
-
 /** Live detailed lines of the current runs, in the order listLiveDetailedLines reads them. */
 export const liveLinesOfCurrentRuns = (charges: Scoped[]): SqlPart =>
   rowsOfCurrentRuns(T.detailedLines, charges, { liveOnly: true, orderBy: 'ORDER BY a.run_id, a."index", a.child_unique_reference_id' });
 
 export function liveLinesOf(rows: Record<string, unknown>[]): Map<string, DetailedLine[]> {
-  const out = new Map<string, DetailedLine[]>();
-  for (const row of rows) {
-    const runId = row.run_id as string;
-    out.set(runId, [...(out.get(runId) ?? []), fromDbDetailedLine(row)]);
-  }
-  return out;
+  return rowsByRun(rows, fromDbDetailedLine);
 }
 
 /** The runs (any namespace: line ids are global) that carry any of these lines, as findRunIdByLine reads them. */
@@ -40,7 +33,7 @@ export function lineOwnersOf(rows: Record<string, unknown>[]): Map<string, strin
 
 /** The columns setRunInvoiceLine writes. */
 export function runInvoiceLinesUpdate(runs: Run[]): SqlPart | null {
-  const columns: TypedColumn[] = [['line_id', 'char(26)'], ['invoice_id', 'char(26)'], ['updated_at', 'timestamptz'], ...TOTALS];
+  const columns: TypedColumn[] = [['line_id', 'char(26)'], ['invoice_id', 'char(26)'], ['updated_at', 'timestamptz'], ...TOTAL_COLUMNS];
   return updateRows(T.runs, columns, runs.map((r) => ({ namespace: r.namespace, id: r.id, line_id: r.lineId, invoice_id: r.invoiceId, updated_at: r.updatedAt, ...toDbTotals(r.totals) })));
 }
 
@@ -49,7 +42,7 @@ export const USAGE_COLUMNS: TypedColumn[] = [
   ['service_period_from', 'timestamptz'],
   ['service_period_to', 'timestamptz'],
   ['ledger_transaction_group_id', 'text'],
-  ...TOTALS,
+  ...TOTAL_COLUMNS,
 ];
 
 /** One usage per run, as upsertUsage writes it: a refresh keeps the row's id and created_at. */
@@ -71,7 +64,7 @@ export const LINE_COLUMNS: TypedColumn[] = [
   ['service_period_start', 'timestamptz'],
   ['service_period_end', 'timestamptz'],
   ['index', 'integer'],
-  ...TOTALS,
+  ...TOTAL_COLUMNS,
 ];
 
 export const detailedLinesInsert = (lines: DetailedLine[]): SqlPart | null =>
