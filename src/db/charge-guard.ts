@@ -16,11 +16,16 @@ export interface LockedCharge {
  */
 export async function lockChargeForJob(trx: Knex.Transaction, namespace: string, chargeId: string): Promise<LockedCharge> {
   const charge = await lockExistingCharge(trx, namespace, chargeId);
+  requireLive(charge);
+  return { charge, run: await loadCurrentRun(trx, charge) };
+}
+
+/** The checks after "exists", in SPEC §3's order: not deleted → migrated. Pure, so a batch makes them on its locked rows too. */
+export function requireLive(charge: Charge): void {
   if (charge.status === 'deleted' || charge.deletedAt !== null) {
-    throw new DomainError('charge_deleted', `charge is deleted [charge_id=${chargeId}]`);
+    throw new DomainError('charge_deleted', `charge is deleted [charge_id=${charge.id}]`);
   }
   requireMigrated(charge);
-  return { charge, run: await loadCurrentRun(trx, charge) };
 }
 
 /** Locks the charge row, or fails with charge_not_found. */
@@ -40,14 +45,24 @@ export function requireMigrated(charge: Charge): void {
 /** As lockChargeForJob, and the job cannot go on without a current run (retried until one exists). */
 export async function lockChargeWithRun(trx: Knex.Transaction, namespace: string, chargeId: string): Promise<{ charge: Charge; run: Run }> {
   const { charge, run } = await lockChargeForJob(trx, namespace, chargeId);
-  if (!run) throw new DomainError('current_run_required', `charge has no current realization run yet [charge_id=${chargeId}]`);
-  return { charge, run };
+  return { charge, run: requireRun(charge, run) };
+}
+
+/** A job that cannot go on without a current run fails until one exists (retried). */
+export function requireRun(charge: Pick<Charge, 'id'>, run: Run | null): Run {
+  if (!run) throw new DomainError('current_run_required', `charge has no current realization run yet [charge_id=${charge.id}]`);
+  return run;
 }
 
 /** A pointer that names no run is corrupt data: fail loudly, never read it as "no run". */
 export async function loadCurrentRun(db: Knex, charge: Charge): Promise<Run | null> {
   if (charge.currentRealizationRunId === null) return null;
-  const run = await findRun(db, charge.namespace, charge.currentRealizationRunId);
+  return requirePointedRun(charge, await findRun(db, charge.namespace, charge.currentRealizationRunId));
+}
+
+/** The run the charge's pointer names, as loaded: it must exist and belong to the charge. */
+export function requirePointedRun(charge: Charge, run: Run | null): Run | null {
+  if (charge.currentRealizationRunId === null) return null;
   if (!run || run.chargeId !== charge.id) throw currentRunNotLoaded(charge);
   return run;
 }

@@ -4,7 +4,7 @@ import type { TableChanges } from '../domain/journal';
 import { Run } from '../domain/run';
 import type { TotalsJson } from '../domain/totals';
 import type { Scoped } from '../db/batch-charges';
-import type { LockedCharge } from '../db/charge-guard';
+import { LockedCharge, requireLive, requirePointedRun, requireRun } from '../db/charge-guard';
 import { SqlPart } from '../db/batch-sql';
 import type { Row } from '../db/batch-transaction';
 import { validate } from '../validation';
@@ -71,25 +71,23 @@ export function uniqueCharges(payloads: Array<{ namespace: string; chargeId: str
 }
 
 /**
- * The charge and its current run (if any) as lockChargeForJob would hand them to a handler; anything
- * it would refuse (missing, deleted, not migrated, a pointer to no run or another charge's) falls back.
+ * The charge and its current run (if any) as lockChargeForJob would hand them to a handler, with
+ * its own checks; anything it would refuse (missing, deleted, not migrated, a pointer to no run or
+ * another charge's) falls back.
  */
-export function chargeForJob(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): LockedCharge & { charge: Charge } {
+export function chargeForJob(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): LockedCharge {
   const found = locked.get(chargeId);
-  const charge = found?.charge;
-  if (!charge || charge.namespace !== namespace) throw new BatchFallback(`charge ${chargeId} not found`);
-  if (charge.status === 'deleted' || charge.deletedAt !== null) throw new BatchFallback(`charge ${chargeId} is deleted`);
-  if (!charge.migrated) throw new BatchFallback(`charge ${chargeId} is not migrated`);
-  if (charge.currentRealizationRunId === null) return { charge, run: null };
-  if (!found.run || found.run.chargeId !== charge.id) throw new BatchFallback(`current run of ${charge.id} not loaded`);
-  return { charge, run: found.run };
+  if (!found || found.charge.namespace !== namespace) throw new BatchFallback(`charge ${chargeId} not found`);
+  return ruleOrFallBack(chargeId, () => {
+    requireLive(found.charge);
+    return { charge: found.charge, run: requirePointedRun(found.charge, found.run) };
+  });
 }
 
 /** As chargeForJob, and the job cannot go on without a current run (lockChargeWithRun). */
 export function chargeWithRun(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): { charge: Charge; run: Run } {
   const { charge, run } = chargeForJob(locked, namespace, chargeId);
-  if (!run) throw new BatchFallback(`charge ${chargeId} has no current run`);
-  return { charge, run };
+  return { charge, run: ruleOrFallBack(chargeId, () => requireRun(charge, run)) };
 }
 
 /**
