@@ -75,10 +75,15 @@ export async function startWorkerProcess(spec: WorkerSpec): Promise<WorkerProces
   };
 }
 
-/** Runs the producer process for one plan; resolves with its first-enqueue and done times. */
-export async function produce(plan: ProducePlan, keepCompleted: number): Promise<{ firstEnqueueAt: number; doneAt: number }> {
+/**
+ * Runs the producer process for one plan; resolves with its first-enqueue and done times. With
+ * plan.warmupJobs, `warmedUp` runs (and is awaited before the result) once those are enqueued.
+ */
+export async function produce(plan: ProducePlan, keepCompleted: number, warmedUp?: () => Promise<void>): Promise<{ firstEnqueueAt: number; doneAt: number }> {
   const child = forkTs('producer-child.ts', [], { KEEP_COMPLETED_JOBS: String(keepCompleted), KEEP_FAILED_JOBS: String(keepCompleted) });
+  const mark = plan.warmupJobs && warmedUp ? reply<number>(child, 'warmedUp').then(warmedUp) : Promise.resolve();
   const timing = reply<{ firstEnqueueAt: number; doneAt: number }>(child, 'timing');
   child.send(plan);
-  return timing;
+  const [done] = await Promise.all([timing, mark]);
+  return done;
 }

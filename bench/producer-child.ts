@@ -3,7 +3,9 @@ import { redisOptions } from '../src/queues/connection';
 import { RETENTION } from '../src/queues/worker';
 
 // The upstream producer, in its own process as the issue asks: it enqueues with addBulk (1,000 a
-// call) as fast as it can, or at a fixed rate, and reports when it started and finished.
+// call) as fast as it can, or at a fixed rate, and reports when it started and finished. At a fixed
+// rate it can run a warm-up first and say when it is over, without a pause in the load: the
+// measured jobs then meet a producer, a worker and a PostgreSQL in their steady state.
 
 export interface ProducePlan {
   redisUrl: string;
@@ -12,6 +14,8 @@ export interface ProducePlan {
   payloads: unknown[];
   /** Jobs per second; absent = as fast as possible. */
   rate?: number;
+  /** After this many jobs are enqueued the producer says so ({ warmedUp }) and goes on at the same rate. */
+  warmupJobs?: number;
 }
 
 // Job options win over the worker's: keep as many finished jobs as the worker does, so timings can be read back.
@@ -27,11 +31,16 @@ async function produce(plan: ProducePlan): Promise<{ firstEnqueueAt: number; don
   } else {
     // Every 10 ms, whatever is due by now: a steady arrival rate, not bursts of a second's worth.
     let sent = 0;
+    let warm = !plan.warmupJobs;
     while (sent < plan.payloads.length) {
-      const due = Math.min(plan.payloads.length, Math.floor(((Date.now() - firstEnqueueAt) / 1000) * plan.rate) + 1);
+      const due = Math.min(plan.payloads.length, Math.floor(((Date.now() - firstEnqueueAt) / 1000) * plan.rate) + 1, warm ? Infinity : plan.warmupJobs!);
       if (due > sent) {
         await bulk(plan.payloads.slice(sent, due));
         sent = due;
+      }
+      if (!warm && sent === plan.warmupJobs) {
+        warm = true;
+        process.send!({ warmedUp: Date.now() });
       }
       await new Promise((r) => setTimeout(r, 10));
     }

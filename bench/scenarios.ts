@@ -74,6 +74,14 @@ interface QueueStage {
   rate?: number;
   /** BullMQ's first id for this stage (a queue used twice continues its counter). */
   firstId?: number;
+  /** The first payloads are a warm-up at the same rate, without a pause after them, and are not measured (needs rate). */
+  warmup?: number;
+}
+
+interface StageStart {
+  worker: WorkerStats;
+  cpu: ReturnType<typeof sampleCpu>;
+  redisMs: number;
 }
 
 /** One worker process, stages enqueued one after another by the producer process, each measured. */
@@ -82,26 +90,35 @@ async function runStages(ctx: Ctx, label: string, spec: Partial<WorkerSpec>, sta
   const keep = Math.max(...stages.map((s) => s.payloads.length)) * 2 + 1000;
   const worker = await startWorkers(workerSpec(ctx, prefix, { keepCompleted: keep, ...spec }), processes);
   const out: Measured[] = [];
+  const startMeasuring = async (): Promise<StageStart> => {
+    const stats = await worker.stats();
+    await ctx.redis.resetStats();
+    return { worker: stats, cpu: sampleCpu(), redisMs: await ctx.redis.cpuMs() };
+  };
   try {
     for (const stage of stages) {
-      const before = await worker.stats();
-      await ctx.redis.resetStats();
-      const [cpuBefore, redisBefore] = [sampleCpu(), await ctx.redis.cpuMs()];
-      await produce({ redisUrl: ctx.redis.url, prefix, queue: stage.queue, payloads: stage.payloads, rate: stage.rate }, keep);
+      const warmup = stage.warmup ?? 0;
+      if (warmup > 0 && !stage.rate) throw new Error(`${stage.queue}: a warm-up needs a fixed rate`);
+      let start = warmup > 0 ? null : await startMeasuring();
+      await produce({ redisUrl: ctx.redis.url, prefix, queue: stage.queue, payloads: stage.payloads, rate: stage.rate, warmupJobs: warmup }, keep, async () => {
+        start = await startMeasuring();
+      });
       const firstId = stage.firstId ?? 1;
       await waitFinished(ctx.redis.url, prefix, stage.queue, firstId - 1 + stage.payloads.length, TIMEOUT_MS);
       const [cpuAfter, redisAfter] = [sampleCpu(), await ctx.redis.cpuMs()];
       const calls = await ctx.redis.commandCalls();
       if (process.env.BENCH_TRACE) process.stderr.write(`[trace] redis commands for ${stage.queue}: ${JSON.stringify(await ctx.redis.commandBreakdown())}\n`);
       const after = await worker.stats();
-      const timing = await readTimings(ctx.redis.url, prefix, stage.queue, stage.payloads.length, firstId);
-      const n = stage.payloads.length;
+      const n = stage.payloads.length - warmup;
+      const timing = await readTimings(ctx.redis.url, prefix, stage.queue, n, firstId + warmup);
+      const from = start as StageStart | null;
+      if (!from) throw new Error(`${stage.queue}: the producer never reported the end of its warm-up`);
       const cpu = {
-        postgresCpuMsPerJob: postgresMsBetween(cpuBefore, cpuAfter) / n,
-        redisCpuMsPerJob: (redisAfter - redisBefore) / n,
-        machineCpuMsPerJob: (cpuAfter.busyMs - cpuBefore.busyMs) / n,
+        postgresCpuMsPerJob: postgresMsBetween(from.cpu, cpuAfter) / n,
+        redisCpuMsPerJob: (redisAfter - from.redisMs) / n,
+        machineCpuMsPerJob: (cpuAfter.busyMs - from.cpu.busyMs) / n,
       };
-      out.push({ ...timing, ...delta(before, after, n, calls), ...cpu });
+      out.push({ ...timing, ...delta(from.worker, after, n, calls), ...cpu });
     }
   } finally {
     await worker.stop();
@@ -145,7 +162,7 @@ export interface AllocateRun {
   concurrency: number;
   rate?: number;
   processes?: number;
-  /** Jobs run first at the same rate and left out of the figures (warm-up). */
+  /** Jobs run first at the same rate, with no pause after them, and left out of the figures (warm-up). */
   warmupJobs?: number;
 }
 
@@ -154,10 +171,8 @@ export async function allocateEndToEnd(ctx: Ctx, a: AllocateRun): Promise<Measur
   const warmup = a.warmupJobs ?? 0;
   const charges = await seedCharges(ctx.db.knex, namespace, Math.ceil((warmup + a.jobs) / a.perCharge));
   const payloads = allocationPayloads(namespace, charges, a.perCharge).slice(0, warmup + a.jobs);
-  const stages: QueueStage[] = [{ queue: 'allocate-credit', payloads: payloads.slice(warmup), rate: a.rate, firstId: warmup + 1 }];
-  if (warmup > 0) stages.unshift({ queue: 'allocate-credit', payloads: payloads.slice(0, warmup), rate: a.rate });
-  const measured = await runStages(ctx, a.label, { batchSize: a.batchSize, concurrency: a.concurrency }, stages, a.processes);
-  return measured[measured.length - 1];
+  const [measured] = await runStages(ctx, a.label, { batchSize: a.batchSize, concurrency: a.concurrency }, [{ queue: 'allocate-credit', payloads, rate: a.rate, warmup }], a.processes);
+  return measured;
 }
 
 const PERIOD = { from: '2026-01-01T00:00:00Z', to: '2026-02-01T00:00:00Z' };
