@@ -3,7 +3,7 @@ import { CreditRealization, RealizationType } from '../domain/credit';
 import { DetailedLine, InvoicedUsage } from '../domain/invoiced-usage';
 import { Money, formatAmount } from '../domain/money';
 import { Payment, PaymentStatus } from '../domain/payment';
-import { Run, RunType } from '../domain/run';
+import { Run, RunChild, RunType } from '../domain/run';
 import { TOTAL_KEYS, TotalKey, Totals, totalsOf } from '../domain/totals';
 
 // Rows ↔ domain objects. NUMERIC arrives as a string and becomes a Decimal here; it leaves as
@@ -31,6 +31,15 @@ export function toDbTotals(totals: Totals): Row {
   const out: Row = {};
   for (const key of TOTAL_KEYS) out[TOTAL_COLUMNS[key]] = formatAmount(totals[key]);
   return out;
+}
+
+/** The columns every run child shares (RunChild). */
+function runChildFromDb(row: Row): RunChild {
+  return { id: row.id, namespace: row.namespace, runId: row.run_id, createdAt: row.created_at, updatedAt: row.updated_at, deletedAt: row.deleted_at };
+}
+
+function runChildToDb(c: RunChild): Row {
+  return { id: c.id, namespace: c.namespace, run_id: c.runId, created_at: c.createdAt, updated_at: c.updatedAt, deleted_at: c.deletedAt };
 }
 
 function period(row: Row, prefix = 'service_period') {
@@ -143,12 +152,7 @@ export function toDbRun(r: Run): Row {
 
 export function fromDbRealization(row: Row): CreditRealization {
   return {
-    id: row.id,
-    namespace: row.namespace,
-    runId: row.run_id,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    deletedAt: row.deleted_at,
+    ...runChildFromDb(row),
     servicePeriod: period(row),
     transactionGroupId: row.transaction_group_id,
     amount: new Money(row.amount),
@@ -162,12 +166,7 @@ export function fromDbRealization(row: Row): CreditRealization {
 
 export function toDbRealization(r: CreditRealization): Row {
   return {
-    id: r.id,
-    namespace: r.namespace,
-    run_id: r.runId,
-    created_at: r.createdAt,
-    updated_at: r.updatedAt,
-    deleted_at: r.deletedAt,
+    ...runChildToDb(r),
     service_period_from: r.servicePeriod.from,
     service_period_to: r.servicePeriod.to,
     transaction_group_id: r.transactionGroupId,
@@ -182,12 +181,7 @@ export function toDbRealization(r: CreditRealization): Row {
 
 export function fromDbUsage(row: Row): InvoicedUsage {
   return {
-    id: row.id,
-    namespace: row.namespace,
-    runId: row.run_id,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    deletedAt: row.deleted_at,
+    ...runChildFromDb(row),
     servicePeriod: period(row),
     ledgerTransactionGroupId: row.ledger_transaction_group_id,
     totals: fromDbTotals(row),
@@ -196,12 +190,7 @@ export function fromDbUsage(row: Row): InvoicedUsage {
 
 export function toDbUsage(u: InvoicedUsage): Row {
   return {
-    id: u.id,
-    namespace: u.namespace,
-    run_id: u.runId,
-    created_at: u.createdAt,
-    updated_at: u.updatedAt,
-    deleted_at: u.deletedAt,
+    ...runChildToDb(u),
     service_period_from: u.servicePeriod.from,
     service_period_to: u.servicePeriod.to,
     ledger_transaction_group_id: u.ledgerTransactionGroupId,
@@ -211,14 +200,9 @@ export function toDbUsage(u: InvoicedUsage): Row {
 
 export function fromDbPayment(row: Row): Payment {
   return {
-    id: row.id,
-    namespace: row.namespace,
-    runId: row.run_id,
+    ...runChildFromDb(row),
     lineId: row.line_id,
     invoiceId: row.invoice_id,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    deletedAt: row.deleted_at,
     servicePeriod: period(row),
     status: row.status as PaymentStatus,
     amount: new Money(row.amount),
@@ -231,14 +215,9 @@ export function fromDbPayment(row: Row): Payment {
 
 export function toDbPayment(p: Payment): Row {
   return {
-    id: p.id,
-    namespace: p.namespace,
-    run_id: p.runId,
+    ...runChildToDb(p),
     line_id: p.lineId,
     invoice_id: p.invoiceId,
-    created_at: p.createdAt,
-    updated_at: p.updatedAt,
-    deleted_at: p.deletedAt,
     service_period_from: p.servicePeriod.from,
     service_period_to: p.servicePeriod.to,
     status: p.status,
@@ -252,12 +231,7 @@ export function toDbPayment(p: Payment): Row {
 
 export function fromDbDetailedLine(row: Row): DetailedLine {
   return {
-    id: row.id,
-    namespace: row.namespace,
-    runId: row.run_id,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    deletedAt: row.deleted_at,
+    ...runChildFromDb(row),
     childUniqueReferenceId: row.child_unique_reference_id,
     name: row.name,
     description: row.description,
@@ -273,12 +247,7 @@ export function fromDbDetailedLine(row: Row): DetailedLine {
 
 export function toDbDetailedLine(l: DetailedLine): Row {
   return {
-    id: l.id,
-    namespace: l.namespace,
-    run_id: l.runId,
-    created_at: l.createdAt,
-    updated_at: l.updatedAt,
-    deleted_at: l.deletedAt,
+    ...runChildToDb(l),
     child_unique_reference_id: l.childUniqueReferenceId,
     name: l.name,
     description: l.description,

@@ -2,20 +2,14 @@ import Decimal from 'decimal.js';
 import { Charge } from './charge';
 import { DomainError } from './errors';
 import { Money, roundToCurrency, sum } from './money';
-import { Run } from './run';
+import { Run, RunChild } from './run';
 import { Period } from './time';
 import { Totals, creditOnlyTotals } from './totals';
 
 export const REALIZATION_TYPES = ['allocation', 'correction'] as const;
 export type RealizationType = (typeof REALIZATION_TYPES)[number];
 
-export interface CreditRealization {
-  id: string;
-  namespace: string;
-  runId: string;
-  createdAt: Date;
-  updatedAt: Date;
-  deletedAt: Date | null;
+export interface CreditRealization extends RunChild {
   servicePeriod: Period;
   transactionGroupId: string;
   amount: Decimal;

@@ -1,28 +1,16 @@
 import Decimal from 'decimal.js';
 import { DomainError } from './errors';
-import { Run } from './run';
+import { Run, RunChild } from './run';
 import { Period } from './time';
 import { Totals } from './totals';
 
-export interface InvoicedUsage {
-  id: string;
-  namespace: string;
-  runId: string;
-  createdAt: Date;
-  updatedAt: Date;
-  deletedAt: Date | null;
+export interface InvoicedUsage extends RunChild {
   servicePeriod: Period;
   ledgerTransactionGroupId: string | null;
   totals: Totals;
 }
 
-export interface DetailedLine {
-  id: string;
-  namespace: string;
-  runId: string;
-  createdAt: Date;
-  updatedAt: Date;
-  deletedAt: Date | null;
+export interface DetailedLine extends RunChild {
   childUniqueReferenceId: string;
   name: string;
   description: string | null;

@@ -1,21 +1,15 @@
 import Decimal from 'decimal.js';
 import { DomainError } from './errors';
 import { InvoicedUsage } from './invoiced-usage';
-import { Run } from './run';
+import { Run, RunChild } from './run';
 import { Period } from './time';
 
 export const PAYMENT_STATUSES = ['authorized', 'settled'] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
-export interface Payment {
-  id: string;
-  namespace: string;
-  runId: string;
+export interface Payment extends RunChild {
   lineId: string;
   invoiceId: string;
-  createdAt: Date;
-  updatedAt: Date;
-  deletedAt: Date | null;
   servicePeriod: Period;
   status: PaymentStatus;
   amount: Decimal;

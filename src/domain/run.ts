@@ -23,6 +23,16 @@ export interface Run {
   totals: Totals;
 }
 
+/** What every row living on a run carries: its id, namespace and run, and its audit times. */
+export interface RunChild {
+  id: string;
+  namespace: string;
+  runId: string;
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
+}
+
 /** A voided run no longer realizes anything: a credit note invalidated it, or it was deleted. */
 export function isVoided(run: Pick<Run, 'type' | 'deletedAt'>): boolean {
   return run.type === 'invalid_due_to_unsupported_credit_note' || run.deletedAt !== null;
