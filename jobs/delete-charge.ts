@@ -1,14 +1,16 @@
 import * as yup from 'yup';
-import { creditOnlyTotals } from '../src/domain/totals';
+import { Charge } from '../src/domain/charge';
+import { creditOnlyTotals, Totals } from '../src/domain/totals';
 import { Money } from '../src/domain/money';
-import { realizedSum, reverseAllocations } from '../src/domain/credit';
+import { CreditRealization, realizedSum, reverseAllocations } from '../src/domain/credit';
+import { Run } from '../src/domain/run';
 import { parseInstant } from '../src/domain/time';
 import { updateChargeStatus } from '../src/db/charges';
 import { loadCurrentRun, lockExistingCharge, requireMigrated } from '../src/db/charge-guard';
 import { insertRealizations, listRealizationsOfRuns } from '../src/db/credit-realizations';
 import { findStoredResult } from '../src/db/idempotency';
 import { updateRunTotals } from '../src/db/runs';
-import { JobContext } from '../src/queues/job-context';
+import { JobContext, JobResult } from '../src/queues/job-context';
 import { idempotencyKey, instant, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'delete-charge';
@@ -25,34 +27,47 @@ export const schema = strictObject({
 });
 export type Payload = yup.InferType<typeof schema>;
 
+/** What a deletion writes: corrections, the run's new totals (credit_only), the charge's deletion time. */
+export interface Deletion {
+  corrections: CreditRealization[];
+  /** The run's totals after the corrections; null when they stay as they were. */
+  runTotals: Totals | null;
+  deletedAt: Date;
+  result: JobResult;
+}
+
 /**
- * Soft-deletes a charge. With the `correct` policy every live allocation of the current run is taken
- * back by one batch of corrections, newest first, so the run realizes 0; runs stay as history. A
- * charge that never got a run (a future credit_only charge) has nothing to correct.
+ * A deletion decided from the locked charge, its current run and that run's realizations: with the
+ * `correct` policy every live allocation is taken back by one batch of corrections, newest first,
+ * so the run realizes 0; runs stay as history. A charge that never got a run (a future credit_only
+ * charge) has nothing to correct. Pure: the per-job handler and the batch both write what it returns.
  */
+export function deletionOf(p: Payload, charge: Charge, run: Run | null, existing: CreditRealization[], clock: { idempotencyKey: string; newId: () => string; now: Date }): Deletion {
+  const refundPolicy = p.refundPolicy ?? 'correct';
+  const deletedAt = p.at ? parseInstant(p.at) : clock.now;
+  let corrections: CreditRealization[] = [];
+  let runTotals: Totals | null = null;
+  if (run && refundPolicy === 'correct') {
+    corrections = reverseAllocations(run, existing, p.transactionGroupId ?? clock.idempotencyKey, clock.newId, clock.now);
+    if (charge.settlementMode === 'credit_only' && corrections.length > 0) runTotals = creditOnlyTotals(Money.max(0, realizedSum([...existing, ...corrections])));
+  }
+  const result = { chargeId: charge.id, status: 'deleted', deletedAt: deletedAt.toISOString(), refundPolicy, runId: run?.id ?? null, correctionIds: corrections.map((c) => c.id) };
+  return { corrections, runTotals, deletedAt, result };
+}
+
+/** Soft-deletes a charge (deletionOf); deleting it again answers with what the first deletion did. */
 export async function handle(p: Payload, ctx: JobContext) {
   const charge = await lockExistingCharge(ctx.trx, p.namespace, p.chargeId);
   if (charge.status === 'deleted') {
-    // Deleting again is a no-op that answers with what the first deletion did.
     const original = await findStoredResult(ctx.trx, { queue: name, namespace: p.namespace }, 'chargeId', charge.id);
     return { ...(original ?? { chargeId: charge.id, status: 'deleted', deletedAt: charge.deletedAt?.toISOString() ?? null }), alreadyDeleted: true };
   }
   requireMigrated(charge);
   const run = await loadCurrentRun(ctx.trx, charge);
-  const refundPolicy = p.refundPolicy ?? 'correct';
-  const deletedAt = p.at ? parseInstant(p.at) : ctx.now;
-
-  let correctionIds: string[] = [];
-  if (run && refundPolicy === 'correct') {
-    const existing = await listRealizationsOfRuns(ctx.trx, p.namespace, [run.id]);
-    const corrections = reverseAllocations(run, existing, p.transactionGroupId ?? ctx.idempotencyKey, ctx.newId, ctx.now);
-    await insertRealizations(ctx.trx, corrections);
-    if (charge.settlementMode === 'credit_only' && corrections.length > 0) {
-      const net = Money.max(0, realizedSum([...existing, ...corrections]));
-      await updateRunTotals(ctx.trx, run, creditOnlyTotals(net), ctx.now);
-    }
-    correctionIds = corrections.map((c) => c.id);
-  }
-  await updateChargeStatus(ctx.trx, charge, 'deleted', ctx.now, deletedAt);
-  return { chargeId: charge.id, status: 'deleted', deletedAt: deletedAt.toISOString(), refundPolicy, runId: run?.id ?? null, correctionIds };
+  const existing = run && (p.refundPolicy ?? 'correct') === 'correct' ? await listRealizationsOfRuns(ctx.trx, p.namespace, [run.id]) : [];
+  const deletion = deletionOf(p, charge, run, existing, ctx);
+  await insertRealizations(ctx.trx, deletion.corrections);
+  if (run && deletion.runTotals) await updateRunTotals(ctx.trx, run, deletion.runTotals, ctx.now);
+  await updateChargeStatus(ctx.trx, charge, 'deleted', ctx.now, deletion.deletedAt);
+  return deletion.result;
 }

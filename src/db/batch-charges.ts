@@ -95,6 +95,12 @@ export function rowsByRun<T>(rows: Record<string, unknown>[], from: (row: Record
   return out;
 }
 
+/** Soft-deletes many charges in one statement: status, status_detailed and deleted_at. */
+export function chargeDeletionUpdate(charges: Array<{ charge: Scoped; now: Date; deletedAt: Date }>): SqlPart | null {
+  const columns: TypedColumn[] = [['status', 'text'], ['status_detailed', 'text'], ['updated_at', 'timestamptz'], ['deleted_at', 'timestamptz']];
+  return updateRows(T.charges, columns, charges.map((c) => ({ namespace: c.charge.namespace, id: c.charge.id, status: 'deleted', status_detailed: 'deleted', updated_at: c.now, deleted_at: c.deletedAt })));
+}
+
 /** Sets the status (and status_detailed) of many charges in one statement. */
 export function chargeStatusUpdate(charges: Array<{ charge: Scoped; status: ChargeStatus; now: Date }>): SqlPart | null {
   const columns: TypedColumn[] = [['status', 'text'], ['status_detailed', 'text'], ['updated_at', 'timestamptz']];

@@ -8,6 +8,7 @@ import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { allocateInBatch } from './batch-allocate';
 import { paymentInBatch } from './batch-payment';
 import { activateInBatch, createInBatch } from './batch-provision';
+import { deleteInBatch } from './batch-delete';
 import { usageInBatch } from './batch-usage';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes } from './batch-savepoint';
@@ -15,13 +16,14 @@ import { JobDefinition, JobResult } from './job-context';
 import { BatchFallback, FreshApplied, SetBasedKind } from './set-based';
 import { journalScope, refuseUnstorableKey } from './run-job';
 
-/** Job kinds with a set-based path; every other kind is applied one savepoint per job. */
+/** Job kinds with a set-based path; any other kind would be applied one savepoint per job. */
 const SET_BASED: Record<string, SetBasedKind<unknown>> = {
   'allocate-credit': allocateInBatch as SetBasedKind<unknown>,
   payment: paymentInBatch as SetBasedKind<unknown>,
   'create-invoiced-usage': usageInBatch as SetBasedKind<unknown>,
   'create-charge': createInBatch as SetBasedKind<unknown>,
   'activate-charge': activateInBatch as SetBasedKind<unknown>,
+  'delete-charge': deleteInBatch as SetBasedKind<unknown>,
 };
 
 interface Keyed {
@@ -86,7 +88,7 @@ async function applySetBased(def: JobDefinition, kind: SetBasedKind<unknown>, it
     const claimed = claimedOf(claimRows);
     const isFresh = unique.map((k) => claimed.has(keyId(k.ref)));
     const fresh = unique.filter((_, i) => isFresh[i]);
-    const { applied, writes } = kind.decide(readRows, payloads.filter((_, i) => isFresh[i]));
+    const { applied, writes } = kind.decide(readRows, payloads.filter((_, i) => isFresh[i]), fresh.map((k) => k.ref.key));
     const answers = new Map<string, Answer>();
     for (const [id, s] of storedOf(storedRows)) if (!claimed.has(id)) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
     fresh.forEach((k, i) => answers.set(keyId(k.ref), { hash: k.hash, result: applied[i].result, applied: applied[i] }));

@@ -31,8 +31,11 @@ export interface SetBasedKind<P> {
   parse(data: unknown): P;
   /** Statements reading what the jobs need: sent with the key claim, after it, in one round trip. */
   reads(payloads: P[]): SqlPart[];
-  /** Decides every fresh job, in order, from the reads' rows; the effects' writes for the single write statement. */
-  decide(rows: Row[][], fresh: P[]): { applied: FreshApplied[]; writes: Array<SqlPart | null> };
+  /**
+   * Decides every fresh job, in order, from the reads' rows (`keys`: each fresh job's idempotency
+   * key, as the per-job handler's context has it); the effects' writes for the single write statement.
+   */
+  decide(rows: Row[][], fresh: P[], keys: string[]): { applied: FreshApplied[]; writes: Array<SqlPart | null> };
 }
 
 /** A fresh job's result and what its journal entry records: the same facts the per-job path reads back. */
