@@ -48,7 +48,9 @@ export function deletionOf(p: Payload, charge: Charge, run: Run | null, existing
   let corrections: CreditRealization[] = [];
   let runTotals: Totals | null = null;
   if (run && refundPolicy === 'correct') {
-    corrections = reverseAllocations(run, existing, p.transactionGroupId ?? clock.idempotencyKey, clock.newId, clock.now);
+    // A correction sorts after what it takes back, even an allocation a batch wrote a moment ahead of this clock.
+    const correctedAt = new Date(existing.reduce((latest, r) => Math.max(latest, r.createdAt.getTime() + 1), clock.now.getTime()));
+    corrections = reverseAllocations(run, existing, p.transactionGroupId ?? clock.idempotencyKey, clock.newId, correctedAt);
     if (charge.settlementMode === 'credit_only' && corrections.length > 0) runTotals = creditOnlyTotals(Money.max(0, realizedSum([...existing, ...corrections])));
   }
   const result = { chargeId: charge.id, status: 'deleted', deletedAt: deletedAt.toISOString(), refundPolicy, runId: run?.id ?? null, correctionIds: corrections.map((c) => c.id) };

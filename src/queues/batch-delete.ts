@@ -41,8 +41,7 @@ export const deleteInBatch: SetBasedKind<deleteJob.Payload> = {
       if (state.deleted) throw new BatchFallback(`charge ${p.chargeId} is deleted twice in one batch`);
       state.deleted = true;
       const { charge, run } = state;
-      // Corrections sort after the allocations they take back, even one written a moment ahead of this clock.
-      const now = new Date(state.realizations.reduce((latest, r) => Math.max(latest, r.createdAt.getTime() + 1), Date.now()));
+      const now = new Date();
       const deletion = deleteJob.deletionOf(p, charge, run, state.realizations, { idempotencyKey: keys[i], newId: () => fastUlid(now.getTime()), now });
       corrections.push(...deletion.corrections);
       if (run && deletion.runTotals) runTotals.push({ run, totals: deletion.runTotals, now });

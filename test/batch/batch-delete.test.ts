@@ -85,10 +85,28 @@ describe('batched apply: delete-charge with set-based statements', () => {
 
   it('without a transactionGroupId the corrections carry the job’s idempotency key, as per job', async () => {
     const id = await chargeOf('invoice');
-    const [out] = await apply(knex(), 'delete-charge', [item({ namespace: NS, chargeId: id, idempotencyKey: 'del-key' })]);
+    const { out: [out], trips } = await roundTrips(knex(), () => apply(knex(), 'delete-charge', [item({ namespace: NS, chargeId: id, idempotencyKey: 'del-key' })]));
     expect(codeOf(out)).to.equal(null);
+    expect(trips).to.equal(2);
     const corrections = (await stateOf(id)).realizations.filter((r) => r.type === 'correction');
     expect(corrections.map((r) => [r.amount, r.transaction_group_id])).to.deep.equal([['-7', 'del-key'], ['-5', 'del-key']]);
+  });
+
+  it('without `at`, deleted now on both paths, with corrections after allocations written an hour ahead (a fast clock elsewhere)', async () => {
+    const [reference, batched] = [await chargeOf('creditOnly'), await chargeOf('creditOnly')];
+    await knex().raw(`UPDATE charge_flat_fee_run_credit_allocations a SET created_at = now() + interval '1 hour' FROM charge_flat_fee_runs r WHERE r.id = a.run_id AND r.charge_id IN (?, ?)`, [reference, batched]);
+    const started = Date.now();
+    await run(deleteJob, { namespace: NS, chargeId: reference }, `ref-${reference}`);
+    const { out: [out], trips } = await roundTrips(knex(), () => apply(knex(), 'delete-charge', [item({ namespace: NS, chargeId: batched })]));
+    expect(codeOf(out)).to.equal(null);
+    expect(trips).to.equal(2);
+    for (const id of [reference, batched]) {
+      const charge = await knex()('charge_flat_fees').where({ id }).first();
+      expect(charge.deleted_at.getTime(), id).to.be.within(started, Date.now());
+      expect(charge.updated_at.getTime(), id).to.be.within(started, Date.now());
+      const rows = (await stateOf(id)).realizations;
+      expect(rows.map((r) => [r.type, r.amount]), id).to.deep.equal([['allocation', '20'], ['allocation', '10'], ['correction', '-10'], ['correction', '-20']]);
+    }
   });
 
   it('a charge deleted before the batch answers with the first deletion and a missing charge fails alone; the others are deleted', async () => {
