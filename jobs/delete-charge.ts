@@ -27,6 +27,11 @@ export const schema = strictObject({
 });
 export type Payload = yup.InferType<typeof schema>;
 
+/** The refund policy a deletion applies: the payload's, `correct` by default. */
+export function refundPolicyOf(p: Payload): (typeof REFUND_POLICIES)[number] {
+  return p.refundPolicy ?? 'correct';
+}
+
 /** What a deletion writes: corrections, the run's new totals (credit_only), the charge's deletion time. */
 export interface Deletion {
   corrections: CreditRealization[];
@@ -43,7 +48,7 @@ export interface Deletion {
  * charge) has nothing to correct. Pure: the per-job handler and the batch both write what it returns.
  */
 export function deletionOf(p: Payload, charge: Charge, run: Run | null, existing: CreditRealization[], clock: { idempotencyKey: string; newId: () => string; now: Date }): Deletion {
-  const refundPolicy = p.refundPolicy ?? 'correct';
+  const refundPolicy = refundPolicyOf(p);
   const deletedAt = p.at ? parseInstant(p.at) : clock.now;
   let corrections: CreditRealization[] = [];
   let runTotals: Totals | null = null;
@@ -66,7 +71,7 @@ export async function handle(p: Payload, ctx: JobContext) {
   }
   requireMigrated(charge);
   const run = await loadCurrentRun(ctx.trx, charge);
-  const existing = run && (p.refundPolicy ?? 'correct') === 'correct' ? await listRealizationsOfRuns(ctx.trx, p.namespace, [run.id]) : [];
+  const existing = run && refundPolicyOf(p) === 'correct' ? await listRealizationsOfRuns(ctx.trx, p.namespace, [run.id]) : [];
   const deletion = deletionOf(p, charge, run, existing, ctx);
   await insertRealizations(ctx.trx, deletion.corrections);
   if (run && deletion.runTotals) await updateRunTotals(ctx.trx, run, deletion.runTotals, ctx.now);
