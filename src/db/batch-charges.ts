@@ -95,14 +95,20 @@ export function rowsByRun<T>(rows: Record<string, unknown>[], from: (row: Record
   return out;
 }
 
-/** Soft-deletes many charges in one statement: status, status_detailed and deleted_at. */
-export function chargeDeletionUpdate(charges: Array<{ charge: Scoped; now: Date; deletedAt: Date }>): SqlPart | null {
-  const columns: TypedColumn[] = [['status', 'text'], ['status_detailed', 'text'], ['updated_at', 'timestamptz'], ['deleted_at', 'timestamptz']];
-  return updateRows(T.charges, columns, charges.map((c) => ({ namespace: c.charge.namespace, id: c.charge.id, status: 'deleted', status_detailed: 'deleted', updated_at: c.now, deleted_at: c.deletedAt })));
+/** The columns updateChargeStatus writes, and the row that sets them. */
+const STATUS_COLUMNS: TypedColumn[] = [['status', 'text'], ['status_detailed', 'text'], ['updated_at', 'timestamptz']];
+
+function statusRow(c: { charge: Scoped; status: ChargeStatus; now: Date }): Record<string, unknown> {
+  return { namespace: c.charge.namespace, id: c.charge.id, status: c.status, status_detailed: c.status, updated_at: c.now };
 }
 
 /** Sets the status (and status_detailed) of many charges in one statement. */
 export function chargeStatusUpdate(charges: Array<{ charge: Scoped; status: ChargeStatus; now: Date }>): SqlPart | null {
-  const columns: TypedColumn[] = [['status', 'text'], ['status_detailed', 'text'], ['updated_at', 'timestamptz']];
-  return updateRows(T.charges, columns, charges.map((c) => ({ namespace: c.charge.namespace, id: c.charge.id, status: c.status, status_detailed: c.status, updated_at: c.now })));
+  return updateRows(T.charges, STATUS_COLUMNS, charges.map(statusRow));
+}
+
+/** Soft-deletes many charges in one statement: status `deleted` and deleted_at, as updateChargeStatus with its deletedAt. */
+export function chargeDeletionUpdate(charges: Array<{ charge: Scoped; now: Date; deletedAt: Date }>): SqlPart | null {
+  const columns: TypedColumn[] = [...STATUS_COLUMNS, ['deleted_at', 'timestamptz']];
+  return updateRows(T.charges, columns, charges.map((c) => ({ ...statusRow({ ...c, status: 'deleted' }), deleted_at: c.deletedAt })));
 }
