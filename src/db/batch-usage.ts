@@ -2,7 +2,7 @@ import { DetailedLine, InvoicedUsage } from '../domain/invoiced-usage';
 import { Run } from '../domain/run';
 import { RUN_CHILD_COLUMNS, rowsByRun, rowsOfCurrentRuns, Scoped, TOTAL_COLUMNS } from './batch-charges';
 import { insertRows, SqlPart, TypedColumn, updateRows } from './batch-sql';
-import { fromDbDetailedLine, toDbDetailedLine, toDbTotals, toDbUsage } from './mapping';
+import { fromDbDetailedLine, toDbDetailedLine, toDbRun, toDbUsage } from './mapping';
 import { T } from './tables';
 
 // Set-based statements of create-invoiced-usage: read the live detailed lines of every current run
@@ -34,7 +34,7 @@ export function lineOwnersOf(rows: Record<string, unknown>[]): Map<string, strin
 /** The columns setRunInvoiceLine writes. */
 export function runInvoiceLinesUpdate(runs: Run[]): SqlPart | null {
   const columns: TypedColumn[] = [['line_id', 'char(26)'], ['invoice_id', 'char(26)'], ['updated_at', 'timestamptz'], ...TOTAL_COLUMNS];
-  return updateRows(T.runs, columns, runs.map((r) => ({ namespace: r.namespace, id: r.id, line_id: r.lineId, invoice_id: r.invoiceId, updated_at: r.updatedAt, ...toDbTotals(r.totals) })));
+  return updateRows(T.runs, columns, runs.map(toDbRun));
 }
 
 export const USAGE_COLUMNS: TypedColumn[] = [
