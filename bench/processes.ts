@@ -53,7 +53,7 @@ export async function startWorkerProcess(spec: WorkerSpec): Promise<WorkerProces
     DATABASE_URL: spec.databaseUrl,
     REDIS_URL: spec.redisUrl,
     QUEUE_PREFIX: spec.prefix,
-    WORKER_CONCURRENCY: String(spec.concurrency),
+    ...(spec.concurrency > 0 ? { WORKER_CONCURRENCY: String(spec.concurrency) } : {}),
     BATCH_SIZE: String(spec.batchSize),
     BATCH_PARTITIONS: String(spec.partitions),
     KEEP_COMPLETED_JOBS: String(spec.keepCompleted),

@@ -47,12 +47,16 @@ async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbenc
     add(`allocate-credit batched, ${jobsPerCharge} jobs/charge`, await allocateEndToEnd(ctx, { label: 'contention', jobs, perCharge: jobsPerCharge, batchSize, concurrency }));
   }
   if (want('per-job')) {
-    add(`allocate-credit per-job (conc ${concurrency})`, await allocateEndToEnd(ctx, { label: 'perjob', jobs: perJobJobs, perCharge: 1, batchSize: 0, concurrency }));
-    add(`allocate-credit per-job, ${jobsPerCharge} jobs/charge`, await allocateEndToEnd(ctx, { label: 'perjobc', jobs: perJobJobs, perCharge: jobsPerCharge, batchSize: 0, concurrency }));
+    add(`allocate-credit one job per batch (conc 16)`, await allocateEndToEnd(ctx, { label: 'perjob', jobs: perJobJobs, perCharge: 1, batchSize: 1, concurrency: 16 }));
+    add(`allocate-credit one job per batch, ${jobsPerCharge} jobs/charge`, await allocateEndToEnd(ctx, { label: 'perjobc', jobs: perJobJobs, perCharge: jobsPerCharge, batchSize: 1, concurrency: 16 }));
   }
   if (want('mixed')) add(`mixed lifecycle batched (6 jobs/charge)`, (await mixedLifecycle(ctx, batchSize, opts.mixedCharges)).total);
   if (want('mixed') && want('per-job')) {
-    add(`mixed lifecycle per-job (6 jobs/charge)`, (await mixedLifecycle(ctx, 0, Math.ceil(opts.perJobJobs / 6))).total);
+    add(`mixed lifecycle one job per batch (6 jobs/charge)`, (await mixedLifecycle(ctx, 1, Math.ceil(opts.perJobJobs / 6))).total);
+  }
+  if (want('latency')) {
+    const m = await allocateEndToEnd(ctx, { label: 'idle', jobs: 20 * opts.latencySeconds, warmupJobs: 20 * opts.latencyWarmupSeconds, perCharge: 1, batchSize, concurrency, rate: 20 });
+    add('latency, idle worker (20 jobs/s)', m, `one job at a time: 20 jobs/s offered, ${opts.latencySeconds} s measured after ${opts.latencyWarmupSeconds} s of warm-up`);
   }
   const maxRate = rows.get(`allocate-credit batched (batch ${batchSize})`)?.rates.at(-1);
   if (want('latency') && maxRate) {

@@ -44,7 +44,7 @@ function workerSpec(ctx: Ctx, prefix: string, over: Partial<WorkerSpec>): Worker
     redisUrl: ctx.redis.url,
     prefix,
     concurrency: ctx.opts.concurrency,
-    batchSize: 0,
+    batchSize: ctx.opts.batchSize,
     partitions: ctx.opts.partitions,
     keepCompleted: 1000,
     ...over,
@@ -193,7 +193,7 @@ export async function mixedLifecycle(ctx: Ctx, batchSize: number, chargeCount: n
     { queue: 'payment', payloads: pay('settle'), firstId: m + 1 },
   ];
   const queues = [...new Set(stages.map((s) => s.queue))];
-  const measured = await runStages(ctx, `mixed${batchSize}`, { queues, batchSize, concurrency: ctx.opts.concurrency }, stages);
+  const measured = await runStages(ctx, `mixed${batchSize}`, { queues, batchSize, concurrency: batchSize === 1 ? 16 : ctx.opts.concurrency }, stages);
   const jobs = measured.reduce((s, x) => s + x.jobs, 0);
   const seconds = measured.reduce((s, x) => s + x.seconds, 0);
   const weighted = (k: keyof Measured) => measured.reduce((s, x) => s + (x[k] as number) * x.jobs, 0) / jobs;

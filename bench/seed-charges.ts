@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import pino from 'pino';
 import { ulid } from 'ulid';
 import * as createChargeJob from '../jobs/create-charge';
-import { runJob } from '../src/queues/run-job';
+import { applyJob } from '../src/queues/batch-runner';
 import { cloneCharge } from '../test/helpers/clone-charges';
 
 export function chargePayload(namespace: string, id: string, amount: string) {
@@ -30,7 +30,7 @@ export function chargePayload(namespace: string, id: string, amount: string) {
  */
 export async function seedCharges(knex: Knex, namespace: string, count: number, amount = '1000000'): Promise<string[]> {
   const template = ulid();
-  const created = await runJob(createChargeJob, chargePayload(namespace, template, amount), { knex, logger: pino({ level: 'silent' }), job: null, jobId: `seed-${template}` });
+  const created = await applyJob(createChargeJob, chargePayload(namespace, template, amount), { knex, logger: pino({ level: 'silent' }), job: null, jobId: `seed-${template}` });
   const copies = await cloneCharge(knex, { chargeId: template, runId: created.currentRunId as string }, count - 1);
   await knex.raw('ANALYZE');
   return [template, ...copies.map((c) => c.chargeId)];

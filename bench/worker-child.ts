@@ -1,4 +1,5 @@
 import { Worker } from 'bullmq';
+import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
 import { createKnex } from '../src/db/knex';
 import { redisOptions } from '../src/queues/connection';
@@ -11,8 +12,10 @@ const mode = process.argv[2] as 'flatfee' | 'noop';
 const queues = (process.argv[3] ?? 'allocate-credit').split(',');
 const env = process.env;
 const logger = createLogger(env.LOG_LEVEL || 'warn', false);
-const concurrency = Number(env.WORKER_CONCURRENCY || 16);
-const batchSize = Number(env.BATCH_SIZE || 0);
+// The worker's own configuration, as `start` reads it: the bench measures the defaults unless told otherwise.
+const config = loadConfig(env);
+const concurrency = mode === 'noop' ? Number(env.WORKER_CONCURRENCY || 8) : config.workerConcurrency;
+const batchSize = Number(env.BATCH_SIZE || 50);
 
 let queries = 0;
 let commits = 0;
@@ -20,9 +23,7 @@ let peakRss = 0;
 const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
 const sampler = setInterval(sample, 100);
 
-// Per-job: one connection per job in flight; batched: one per partition and queue, plus rejections.
-const partitions = Number(env.BATCH_PARTITIONS || 1);
-const knex = createKnex({ databaseUrl: env.DATABASE_URL!, poolMax: (batchSize > 1 ? partitions * queues.length : concurrency) + 4, applicationName: 'ffw-bench-worker' });
+const knex = createKnex({ databaseUrl: env.DATABASE_URL!, poolMax: config.dbPoolMax, applicationName: 'ffw-bench-worker' });
 knex.on('query', (q: { sql?: string }) => {
   queries++;
   if (/(^|;)\s*commit;?\s*$/i.test(q.sql ?? '')) commits++;

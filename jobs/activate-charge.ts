@@ -1,11 +1,15 @@
 import * as yup from 'yup';
 import { Charge, transition } from '../src/domain/charge';
-import { Run } from '../src/domain/run';
+import type { TableChanges } from '../src/domain/journal';
+import { provisionRun, Run } from '../src/domain/run';
 import { parseInstant } from '../src/domain/time';
-import { updateChargeStatus } from '../src/db/charges';
-import { lockChargeForJob } from '../src/db/charge-guard';
-import { ensureCurrentRun } from '../src/db/provision';
-import { DelayJob, JobContext } from '../src/queues/job-context';
+import { totalsToJson } from '../src/domain/totals';
+import { lockChargesWithRuns, lockedOf } from '../src/db/batch-charges';
+import { chargesGoLive, runsInsert } from '../src/db/batch-provision';
+import { T } from '../src/db/tables';
+import { fastUlid } from '../src/queues/ids';
+import { DelayJob } from '../src/queues/job-context';
+import { chargeForJob, ChargeStates, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/queues/set-based';
 import { idempotencyKey, instant, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'activate-charge';
@@ -34,19 +38,55 @@ export function resultOf(charge: Charge, run: Run, provisioned: boolean, activat
   return { chargeId: charge.id, status: charge.status, currentRunId: run.id, provisioned, activatedAt: activatedAt?.toISOString() ?? null };
 }
 
+interface ActivationState {
+  charge: Charge;
+  run: Run | null;
+  changed: boolean;
+}
+
 /**
  * credit_only charges go live at invoiceAt: an early activation waits (the job is delayed until
  * invoiceAt, not failed) and then activates as of invoiceAt. Invoice modes only get their run
  * provisioned if it is missing. An existing current run is returned unchanged.
  */
-export async function handle(p: Payload, ctx: JobContext) {
-  const { charge, run } = await lockChargeForJob(ctx.trx, p.namespace, p.chargeId);
-  const activatedAt = activationOf(charge, p, ctx.now, ctx.resumedAfterDelay);
-  if (activatedAt === 'wait') throw new DelayJob(charge.invoiceAt);
+function activate(state: ActivationState, p: Payload, resumed: boolean, newRuns: Run[]): FreshApplied {
+  const now = new Date();
+  const before = state.run;
+  const changes: TableChanges = {};
+  let updated = 0;
+  const activatedAt = activationOf(state.charge, p, now, resumed);
+  if (activatedAt === 'wait') throw new DelayJob(state.charge.invoiceAt);
   if (activatedAt) {
-    charge.status = transition(charge, 'active');
-    await updateChargeStatus(ctx.trx, charge, charge.status, ctx.now);
+    const status = transition(state.charge, 'active');
+    state.charge = { ...state.charge, status, statusDetailed: status, updatedAt: now };
+    updated++;
   }
-  const { run: current, provisioned } = await ensureCurrentRun(ctx.trx, charge, run, ctx.newId, ctx.now);
-  return resultOf(charge, current, provisioned, activatedAt);
+  let provisioned = false;
+  if (!state.run) {
+    state.run = provisionRun(state.charge, fastUlid(), now);
+    state.charge = { ...state.charge, currentRealizationRunId: state.run.id, updatedAt: now };
+    newRuns.push(state.run);
+    changes[T.runs] = { inserted: 1 };
+    provisioned = true;
+    updated++;
+  }
+  if (updated > 0) {
+    changes[T.charges] = { updated };
+    state.changed = true;
+  }
+  return { result: resultOf(state.charge, state.run, provisioned, activatedAt), runId: state.run.id, changes, totalsBefore: before ? totalsToJson(before.totals) : null, totalsAfter: totalsToJson(state.run.totals) };
 }
+
+/** Locks every charge with its run (sent with the key claim). */
+export function reads(payloads: Payload[]) {
+  return [lockChargesWithRuns(uniqueCharges(payloads))];
+}
+
+/** Activates due credit_only charges and provisions missing runs; writes the new runs and the charges' status and pointer. */
+export const decide: JobKind<Payload>['decide'] = ([lockedRows], fresh, { resumed }) => {
+  const states = new ChargeStates(lockedOf(lockedRows), chargeForJob, (found): ActivationState => ({ ...found, changed: false }));
+  const newRuns: Run[] = [];
+  const decided = decideEach(fresh, (p, i) => activate(states.of(p), p, resumed[i], newRuns));
+  const changed = states.values().filter((s) => s.changed).map((s) => s.charge);
+  return { decided, writes: [runsInsert(newRuns), chargesGoLive(changed)] };
+};

@@ -2,11 +2,16 @@ import * as yup from 'yup';
 import { allocateCredit, REALIZATION_TYPES, RealizationInput } from '../src/domain/credit';
 import { money } from '../src/domain/money';
 import { parseInstant } from '../src/domain/time';
-import { updateChargeStatus } from '../src/db/charges';
-import { lockChargeWithRun } from '../src/db/charge-guard';
-import { insertRealizations, listRealizationsOfRuns } from '../src/db/credit-realizations';
-import { updateRunTotals } from '../src/db/runs';
-import { JobContext } from '../src/queues/job-context';
+import { Charge } from '../src/domain/charge';
+import { CreditRealization } from '../src/domain/credit';
+import type { TableChanges } from '../src/domain/journal';
+import { Run } from '../src/domain/run';
+import { Totals, totalsToJson } from '../src/domain/totals';
+import { realizationsInsert, realizationsOf, realizationsOfCurrentRuns, runTotalsUpdate } from '../src/db/batch-allocate';
+import { chargeStatusUpdate, lockChargesWithRuns, lockedOf } from '../src/db/batch-charges';
+import { T } from '../src/db/tables';
+import { fastUlid } from '../src/queues/ids';
+import { ChargeStates, chargeWithRun, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/queues/set-based';
 import { amount, idempotencyKey, isDecimalString, jsonObject, period, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'allocate-credit';
@@ -55,17 +60,67 @@ export function toInput(r: Payload['realizations'][number]): RealizationInput {
   };
 }
 
-export async function handle(p: Payload, ctx: JobContext) {
-  const { charge, run } = await lockChargeWithRun(ctx.trx, p.namespace, p.chargeId);
-  const existing = await listRealizationsOfRuns(ctx.trx, p.namespace, [run.id]);
-  const outcome = allocateCredit({ charge, run, existing, batch: p.realizations.map(toInput), newId: ctx.newId, now: ctx.now });
-  await insertRealizations(ctx.trx, outcome.realizations);
-  if (outcome.runTotals) await updateRunTotals(ctx.trx, run, outcome.runTotals, ctx.now);
-  if (outcome.chargeBecomesFinal) await updateChargeStatus(ctx.trx, charge, 'final', ctx.now);
-  return {
+/** What one charge looks like while the batch's jobs are applied to it in memory, in order. */
+interface ChargeState {
+  charge: Charge;
+  run: Run;
+  realizations: CreditRealization[];
+  /** The last row time used on this charge: each job gets a later one, so created_at orders jobs. */
+  clock: number;
+  /** The run's totals as the jobs so far left them. */
+  totals: Totals;
+  runTotalsChanged: boolean;
+  becameFinal: boolean;
+}
+
+/** One job applied to its charge's in-memory state; the pure rule throws before anything changes. */
+function applyToState(state: ChargeState, p: Payload, fresh: CreditRealization[]): FreshApplied {
+  const now = new Date(Math.max(Date.now(), state.clock + 1));
+  const charge = state.becameFinal ? { ...state.charge, status: 'final' as const } : state.charge;
+  const outcome = allocateCredit({ charge, run: state.run, existing: state.realizations, batch: p.realizations.map(toInput), newId: () => fastUlid(now.getTime()), now });
+  state.clock = now.getTime();
+  const totalsBefore = totalsToJson(state.totals);
+  state.realizations.push(...outcome.realizations);
+  fresh.push(...outcome.realizations);
+  if (outcome.runTotals) {
+    state.totals = outcome.runTotals;
+    state.runTotalsChanged = true;
+  }
+  if (outcome.chargeBecomesFinal) state.becameFinal = true;
+  const result = {
     chargeId: charge.id,
-    runId: run.id,
+    runId: state.run.id,
     realizationIds: outcome.realizations.map((r) => r.id),
     status: outcome.chargeBecomesFinal ? 'final' : charge.status,
   };
+  const changes: TableChanges = {};
+  if (outcome.chargeBecomesFinal) changes[T.charges] = { updated: 1 };
+  if (outcome.realizations.length > 0) changes[T.realizations] = { inserted: outcome.realizations.length };
+  if (outcome.runTotals) changes[T.runs] = { updated: 1 };
+  return { result, runId: state.run.id, changes, totalsBefore, totalsAfter: totalsToJson(state.totals) };
 }
+
+/** Locks every charge with its run and loads the runs' realizations (two statements, sent with the key claim). */
+export function reads(payloads: Payload[]) {
+  const charges = uniqueCharges(payloads);
+  return [lockChargesWithRuns(charges), realizationsOfCurrentRuns(charges)];
+}
+
+/** Decides every job in arrival order, and writes the realizations, run totals and final charges. */
+export const decide: JobKind<Payload>['decide'] = ([locked, realizationRows], fresh) => {
+  const realizations = realizationsOf(realizationRows);
+  const states = new ChargeStates(lockedOf(locked), chargeWithRun, ({ charge, run }): ChargeState => {
+    const existing = realizations.get(run.id) ?? [];
+    const clock = existing.reduce((latest, r) => Math.max(latest, r.createdAt.getTime()), 0);
+    return { charge, run, realizations: existing, clock, totals: run.totals, runTotalsChanged: false, becameFinal: false };
+  });
+  const inserted: CreditRealization[] = [];
+  const decided = decideEach(fresh, (p) => applyToState(states.of(p), p, inserted));
+  const changed = states.values();
+  const writes = [
+    realizationsInsert(inserted),
+    runTotalsUpdate(changed.filter((s) => s.runTotalsChanged).map((s) => ({ run: s.run, totals: s.totals, now: new Date(s.clock) }))),
+    chargeStatusUpdate(changed.filter((s) => s.becameFinal).map((s) => ({ charge: s.charge, status: 'final' as const, now: new Date(s.clock) }))),
+  ];
+  return { decided, writes };
+};

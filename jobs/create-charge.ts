@@ -3,10 +3,14 @@ import { Charge, initialStatus, PAYMENT_TERMS, PRO_RATING_MODES, SETTLEMENT_MODE
 import { money } from '../src/domain/money';
 import { prorate, Proration, storedProRating } from '../src/domain/proration';
 import { parseInstant } from '../src/domain/time';
-import { insertCharge } from '../src/db/charges';
-import { ensureCurrentRun } from '../src/db/provision';
-import { insertReceipt } from '../src/db/receipts';
-import { JobContext } from '../src/queues/job-context';
+import type { TableChanges } from '../src/domain/journal';
+import { provisionRun, Run } from '../src/domain/run';
+import { totalsToJson } from '../src/domain/totals';
+import { chargesInsert, receiptsInsert, runsInsert } from '../src/db/batch-provision';
+import { StoredReceipt } from '../src/db/receipts';
+import { T } from '../src/db/tables';
+import { fastUlid } from '../src/queues/ids';
+import { BatchFallback, decideEach, FreshApplied, JobKind } from '../src/queues/set-based';
 import { currency, idempotencyKey, instant, jsonObject, nonNegativeAmount, period, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'create-charge';
@@ -53,7 +57,7 @@ export function prorationOf(p: Payload): Proration {
 }
 
 /** Builds the charge row from the payload: proration applied, status from the settlement mode. */
-export function chargeFromPayload(p: Payload, ctx: Pick<JobContext, 'newId' | 'now'>, proration = prorationOf(p)): Charge {
+export function chargeFromPayload(p: Payload, ctx: { newId: () => string; now: Date }, proration = prorationOf(p)): Charge {
   const servicePeriod = periodOf(p.servicePeriod);
   const fullServicePeriod = periodOf(p.fullServicePeriod);
   const amountBeforeProration = money(p.amountBeforeProration);
@@ -93,16 +97,34 @@ export function resultOf(charge: Charge, runId: string | null) {
   return { chargeId: charge.id, status: charge.status, amountAfterProration: charge.amountAfterProration.toFixed(), currentRunId: runId };
 }
 
-export async function handle(p: Payload, ctx: JobContext) {
-  const proration = prorationOf(p);
-  const charge = chargeFromPayload(p, ctx, proration);
-  await insertCharge(ctx.trx, charge);
-  await insertReceipt(ctx.trx, { ...proration.receipt, chargeId: charge.id, namespace: charge.namespace, createdAt: ctx.now });
-  let runId: string | null = null;
-  if (charge.status === 'active') {
-    ({
-      run: { id: runId },
-    } = await ensureCurrentRun(ctx.trx, charge, null, ctx.newId, ctx.now));
-  }
-  return resultOf(charge, runId);
+/** Nothing to read but the key claim. */
+export function reads(): [] {
+  return [];
 }
+
+/**
+ * Builds each charge in memory (proration, receipt, and the run of a charge that is live from
+ * creation). A charge id taken twice in one batch has its jobs applied one at a time, where the
+ * second one's insert meets the first and fails with charge_already_exists.
+ */
+export const decide: JobKind<Payload>['decide'] = (_rows, fresh) => {
+  const charges: Charge[] = [];
+  const runs: Run[] = [];
+  const receipts: StoredReceipt[] = [];
+  const seen = new Set<string>();
+  const decided = decideEach(fresh, (p): FreshApplied => {
+    const now = new Date();
+    const proration = prorationOf(p);
+    const charge = chargeFromPayload(p, { now, newId: () => fastUlid() }, proration);
+    if (seen.has(charge.id)) throw new BatchFallback(`charge ${charge.id} is created twice in one batch`);
+    seen.add(charge.id);
+    const run = charge.status === 'active' ? provisionRun(charge, fastUlid(), now) : null;
+    charges.push({ ...charge, currentRealizationRunId: run?.id ?? null });
+    if (run) runs.push(run);
+    receipts.push({ ...proration.receipt, chargeId: charge.id, namespace: charge.namespace, createdAt: now });
+    const changes: TableChanges = { [T.charges]: run ? { inserted: 1, updated: 1 } : { inserted: 1 }, [T.receipts]: { inserted: 1 } };
+    if (run) changes[T.runs] = { inserted: 1 };
+    return { result: resultOf(charge, run?.id ?? null), runId: run?.id ?? null, changes, totalsBefore: null, totalsAfter: run ? totalsToJson(run.totals) : null };
+  });
+  return { decided, writes: [chargesInsert(charges), runsInsert(runs), receiptsInsert(receipts)] };
+};

@@ -5,12 +5,17 @@ import { Money } from '../src/domain/money';
 import { CreditRealization, realizedSum, reverseAllocations } from '../src/domain/credit';
 import { Run } from '../src/domain/run';
 import { parseInstant } from '../src/domain/time';
-import { updateChargeStatus } from '../src/db/charges';
-import { loadCurrentRun, lockExistingCharge, requireMigrated } from '../src/db/charge-guard';
-import { insertRealizations, listRealizationsOfRuns } from '../src/db/credit-realizations';
-import { findStoredResult } from '../src/db/idempotency';
-import { updateRunTotals } from '../src/db/runs';
-import { JobContext, JobResult } from '../src/queues/job-context';
+import { NotFoundError } from '../src/domain/errors';
+import type { TableChanges } from '../src/domain/journal';
+import { totalsToJson } from '../src/domain/totals';
+import { realizationsInsert, realizationsOf, realizationsOfCurrentRuns, runTotalsUpdate } from '../src/db/batch-allocate';
+import { chargeDeletionUpdate, lockChargesWithRuns, lockedOf } from '../src/db/batch-charges';
+import { firstResultsOfDeleted, resultsByCharge } from '../src/db/batch-idempotency';
+import { LockedCharge, requireMigrated, requirePointedRun } from '../src/db/charge-guard';
+import { T } from '../src/db/tables';
+import { fastUlid } from '../src/queues/ids';
+import { JobResult } from '../src/queues/job-context';
+import { ChargeStates, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/queues/set-based';
 import { idempotencyKey, instant, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'delete-charge';
@@ -45,7 +50,7 @@ export interface Deletion {
  * A deletion decided from the locked charge, its current run and that run's realizations: with the
  * `correct` policy every live allocation is taken back by one batch of corrections, newest first,
  * so the run realizes 0; runs stay as history. A charge that never got a run (a future credit_only
- * charge) has nothing to correct. Pure: the per-job handler and the batch both write what it returns.
+ * charge) has nothing to correct. Pure.
  */
 export function deletionOf(p: Payload, charge: Charge, run: Run | null, existing: CreditRealization[], clock: { idempotencyKey: string; newId: () => string; now: Date }): Deletion {
   const refundPolicy = refundPolicyOf(p);
@@ -62,19 +67,58 @@ export function deletionOf(p: Payload, charge: Charge, run: Run | null, existing
   return { corrections, runTotals, deletedAt, result };
 }
 
-/** Soft-deletes a charge (deletionOf); deleting it again answers with what the first deletion did. */
-export async function handle(p: Payload, ctx: JobContext) {
-  const charge = await lockExistingCharge(ctx.trx, p.namespace, p.chargeId);
-  if (charge.status === 'deleted') {
-    const original = await findStoredResult(ctx.trx, { queue: name, namespace: p.namespace }, 'chargeId', charge.id);
-    return { ...(original ?? { chargeId: charge.id, status: 'deleted', deletedAt: charge.deletedAt?.toISOString() ?? null }), alreadyDeleted: true };
-  }
-  requireMigrated(charge);
-  const run = await loadCurrentRun(ctx.trx, charge);
-  const existing = run && refundPolicyOf(p) === 'correct' ? await listRealizationsOfRuns(ctx.trx, p.namespace, [run.id]) : [];
-  const deletion = deletionOf(p, charge, run, existing, ctx);
-  await insertRealizations(ctx.trx, deletion.corrections);
-  if (run && deletion.runTotals) await updateRunTotals(ctx.trx, run, deletion.runTotals, ctx.now);
-  await updateChargeStatus(ctx.trx, charge, 'deleted', ctx.now, deletion.deletedAt);
-  return deletion.result;
+interface DeletionState {
+  charge: Charge;
+  run: Run | null;
+  realizations: CreditRealization[];
+  /** The result of the job that deleted the charge, before this batch or in it. */
+  deletedBy: JobResult | null;
 }
+
+/** The charge as a deletion sees it: it must exist; a deleted one is answered, not refused; then it must be migrated. */
+function chargeToDelete(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): LockedCharge {
+  const found = locked.get(chargeId);
+  if (!found || found.charge.namespace !== namespace) throw new NotFoundError('charge_not_found', `charge not found [namespace=${namespace} charge_id=${chargeId}]`);
+  if (found.charge.status === 'deleted') return found;
+  requireMigrated(found.charge);
+  return { charge: found.charge, run: requirePointedRun(found.charge, found.run) };
+}
+
+/** Locks every charge with its run; reads the runs' realizations and the first result of any deletion already done. */
+export function reads(payloads: Payload[]) {
+  const charges = uniqueCharges(payloads);
+  return [lockChargesWithRuns(charges), realizationsOfCurrentRuns(charges), firstResultsOfDeleted(name, charges)];
+}
+
+/** Decides each deletion in arrival order; deleting again answers with what the first deletion did. */
+export const decide: JobKind<Payload>['decide'] = ([locked, realizationRows, deletedRows], fresh, { keys }) => {
+  const realizations = realizationsOf(realizationRows);
+  const deletedBy = resultsByCharge(deletedRows);
+  const states = new ChargeStates(lockedOf(locked), chargeToDelete, ({ charge, run }): DeletionState => ({
+    charge, run, realizations: run ? realizations.get(run.id) ?? [] : [], deletedBy: charge.status === 'deleted' ? deletedBy.get(charge.id) ?? null : null,
+  }));
+  const corrections: CreditRealization[] = [];
+  const runTotals: Parameters<typeof runTotalsUpdate>[0] = [];
+  const deletions: Parameters<typeof chargeDeletionUpdate>[0] = [];
+  const decided = decideEach(fresh, (p, i): FreshApplied => {
+    const state = states.of(p);
+    const { charge, run } = state;
+    if (charge.status === 'deleted' || state.deletedBy) {
+      const original = state.deletedBy ?? { chargeId: charge.id, status: 'deleted', deletedAt: charge.deletedAt?.toISOString() ?? null };
+      return { result: { ...original, alreadyDeleted: true }, runId: run?.id ?? null, changes: {}, totalsBefore: null, totalsAfter: null };
+    }
+    const now = new Date();
+    const deletion = deletionOf(p, charge, run, state.realizations, { idempotencyKey: keys[i], newId: () => fastUlid(now.getTime()), now });
+    state.deletedBy = deletion.result;
+    corrections.push(...deletion.corrections);
+    if (run && deletion.runTotals) runTotals.push({ run, totals: deletion.runTotals, now });
+    deletions.push({ charge, now, deletedAt: deletion.deletedAt });
+    const changes: TableChanges = { [T.charges]: { updated: 1 } };
+    if (deletion.corrections.length > 0) changes[T.realizations] = { inserted: deletion.corrections.length };
+    if (deletion.runTotals) changes[T.runs] = { updated: 1 };
+    const totalsBefore = run ? totalsToJson(run.totals) : null;
+    const totalsAfter = run ? totalsToJson(deletion.runTotals ?? run.totals) : null;
+    return { result: deletion.result, runId: run?.id ?? null, changes, totalsBefore, totalsAfter };
+  });
+  return { decided, writes: [realizationsInsert(corrections), runTotalsUpdate(runTotals), chargeDeletionUpdate(deletions)] };
+};

@@ -30,7 +30,9 @@ export function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, 
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const workerConcurrency = intFrom(env, 'WORKER_CONCURRENCY', 8);
+  // Jobs of one queue in flight at once: enough for every partition's batch being applied plus one gathering.
+  const batchSize = intFrom(env, 'BATCH_SIZE', 50, 1, 1000);
+  const workerConcurrency = intFrom(env, 'WORKER_CONCURRENCY', (intFrom(env, 'BATCH_PARTITIONS', 2, 1, 64) + 1) * batchSize);
   return {
     databaseUrl: env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
@@ -43,8 +45,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     boardReadOnly: env.BOARD_READ_ONLY === 'true',
     logLevel: env.LOG_LEVEL || 'info',
     shutdownTimeoutMs: intFrom(env, 'SHUTDOWN_TIMEOUT_MS', 30000),
-    // Every queue's worker may hold a transaction at once; the pool must be larger than that.
-    dbPoolMax: intFrom(env, 'DB_POOL_MAX', workerConcurrency + 4),
+    // Each queue's partitions hold a transaction at once, plus the journal of failed jobs beside them.
+    dbPoolMax: intFrom(env, 'DB_POOL_MAX', 24),
     workerLockDurationMs: intFrom(env, 'WORKER_LOCK_DURATION_MS', 30000),
     workerStalledIntervalMs: intFrom(env, 'WORKER_STALLED_INTERVAL_MS', 30000),
     workerMaxStalledCount: intFrom(env, 'WORKER_MAX_STALLED_COUNT', 1, 0),

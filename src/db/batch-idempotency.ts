@@ -73,3 +73,39 @@ export function resultsUpdate(entries: Array<{ ref: KeyRef; result: unknown }>):
     ],
   };
 }
+
+/**
+ * For the given charges that are already deleted, the stored result of the job of `queue` that
+ * deleted each (the first whose result names it, a repeat's answer left out): what a deletion
+ * delivered again under another key answers with. Charges not deleted join no key at all.
+ */
+export function firstResultsOfDeleted(queue: string, charges: Array<{ namespace: string; id: string }>): SqlPart {
+  return {
+    sql: `SELECT DISTINCT ON (c.id) c.id AS charge_id, k.result
+       FROM ${T.charges} c
+       JOIN unnest(?::text[], ?::char(26)[]) AS u(namespace, id) ON c.namespace = u.namespace AND c.id = u.id
+       JOIN ${T.idempotency} k ON k.queue = ? AND k.namespace = c.namespace AND k.result ->> 'chargeId' = c.id::text
+                              AND coalesce(k.result ->> 'alreadyDeleted', 'false') <> 'true'
+      WHERE c.status = 'deleted'
+      ORDER BY c.id, k.created_at`,
+    bindings: [charges.map((c) => c.namespace), charges.map((c) => c.id), queue],
+  };
+}
+
+export function resultsByCharge(rows: Record<string, unknown>[]): Map<string, Record<string, unknown>> {
+  return new Map(rows.map((row) => [row.charge_id as string, row.result as Record<string, unknown>]));
+}
+
+/**
+ * Gives back the keys this batch claimed for jobs that failed on their own (one part of the batch's
+ * single write): a failed job leaves no record of its key, so its retry is not taken for a replay.
+ */
+export function keysRelease(refs: KeyRef[]): SqlPart | null {
+  if (refs.length === 0) return null;
+  return {
+    sql: `DELETE FROM ${T.idempotency} k
+      USING unnest(?::text[], ?::text[], ?::text[]) AS r(q, n, key)
+      WHERE k.queue = r.q AND k.namespace = r.n AND k.key = r.key`,
+    bindings: [refs.map((r) => r.queue), refs.map((r) => r.namespace), refs.map((r) => r.key)],
+  };
+}

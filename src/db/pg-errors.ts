@@ -1,14 +1,21 @@
 import { ConflictError, ErrorCode, NotFoundError } from '../domain/errors';
 
+/** Unique constraints a job's write can meet, and the domain error each one means. */
+const UNIQUE_CONFLICTS: Record<string, ErrorCode> = {
+  charge_flat_fees_pkey: 'charge_already_exists',
+  charge_flat_fees_unique_reference: 'unique_reference_id_conflict',
+  // A charge's receipt is keyed by the charge: written beside it, it may be the first to meet the taken id.
+  charge_flat_fee_proration_receipts_pkey: 'charge_already_exists',
+};
+
 /**
- * The single map from Postgres errors to domain errors. Unique and foreign-key violations become
- * domain errors; everything else (serialization failures, deadlocks, dropped connections) passes
- * through untouched so the worker retries it.
+ * The single map from Postgres errors to domain errors: the unique violations above and foreign-key
+ * violations become domain errors; everything else (serialization failures, deadlocks, dropped
+ * connections, an unexpected constraint) passes through untouched so the worker retries it.
  */
-export function mapPgError(err: unknown, conflictCode: ErrorCode = 'charge_already_exists'): unknown {
-  const code = (err as { code?: string } | null)?.code;
-  const detail = (err as { detail?: string } | null)?.detail ?? '';
-  if (code === '23505') return new ConflictError(conflictCode, `already exists: ${detail}`, { cause: err });
+export function mapPgError(err: unknown): unknown {
+  const { code, detail = '', constraint = '' } = (err ?? {}) as { code?: string; detail?: string; constraint?: string };
+  if (code === '23505' && UNIQUE_CONFLICTS[constraint]) return new ConflictError(UNIQUE_CONFLICTS[constraint], `already exists: ${detail}`, { cause: err });
   if (code === '23503') return new NotFoundError('charge_not_found', `referenced row missing: ${detail}`, { cause: err });
   return err;
 }

@@ -6,11 +6,7 @@ import { Payment } from '../domain/payment';
 import { compareRuns, Run } from '../domain/run';
 import { findCharge } from './charges';
 import { currentRunNotLoaded } from './charge-guard';
-import { listRealizationsOfRuns } from './credit-realizations';
-import { listLiveDetailedLines } from './detailed-lines';
-import { listUsagesOfRuns } from './invoiced-usages';
-import { listPaymentsOfRuns } from './payments';
-import { listRunsOfCharges } from './runs';
+import { listLiveDetailedLines, listPaymentsOfRuns, listRealizationsOfRuns, listRunsOfCharges, listUsagesOfRuns } from './run-reads';
 
 export type ChargeExpand = 'realizations' | 'detailedLines';
 

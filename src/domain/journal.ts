@@ -13,7 +13,6 @@ export interface TableChange {
   updated: number;
   deleted: number;
 }
-export type TableCounters = Map<string, TableChange>;
 /** Per table, only the non-zero counts: `{ charge_flat_fee_runs: { inserted: 1 } }`. */
 export type TableChanges = Record<string, Partial<TableChange>>;
 
@@ -41,22 +40,6 @@ export interface JournalEntry {
 
 export interface JournalRecord extends JournalEntry {
   id: string;
-}
-
-const CHANGE_KINDS = ['inserted', 'updated', 'deleted'] as const;
-
-export function changesBetween(before: TableCounters, after: TableCounters): TableChanges {
-  const changes: TableChanges = {};
-  for (const [table, now] of [...after.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-    const was = before.get(table);
-    const change: Partial<TableChange> = {};
-    for (const kind of CHANGE_KINDS) {
-      const delta = now[kind] - (was?.[kind] ?? 0);
-      if (delta !== 0) change[kind] = delta;
-    }
-    if (Object.keys(change).length > 0) changes[table] = change;
-  }
-  return changes;
 }
 
 export interface MovedTotal {

@@ -1,30 +1,19 @@
-import { claimedOf, claimKeys, keyId, loadStoredKeys, resultsUpdate, storedOf } from '../db/batch-idempotency';
+import { claimedOf, claimKeys, keyId, keysRelease, loadStoredKeys, resultsUpdate, storedOf } from '../db/batch-idempotency';
 import { journalInsert } from '../db/batch-journal';
 import { writeTogether } from '../db/batch-sql';
 import { inBatchTransaction } from '../db/batch-transaction';
 import { KeyRef, keyRefOf, payloadHash } from '../db/idempotency';
-import { isTransientFault } from '../db/pg-errors';
+import { isTransientFault, mapPgError } from '../db/pg-errors';
+import { ConflictError, isDomainError } from '../domain/errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
-import { allocateInBatch } from './batch-allocate';
-import { paymentInBatch } from './batch-payment';
-import { activateInBatch, createInBatch } from './batch-provision';
-import { deleteInBatch } from './batch-delete';
-import { usageInBatch } from './batch-usage';
+import { validate } from '../validation';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
-import { applyWithSavepoints, faultsBeforeCommit, finishOutcomes } from './batch-savepoint';
+import { faultsBeforeCommit, finishOutcomes, journalScope, lockOrder } from './batch-finish';
 import { JobDefinition, JobResult } from './job-context';
-import { BatchFallback, FreshApplied, SetBasedKind } from './set-based';
-import { journalScope, refuseUnstorableKey } from './run-job';
+import { Decided, FreshApplied, JobKind } from './set-based';
 
-/** Job kinds with a set-based path; any other kind would be applied one savepoint per job. */
-const SET_BASED: Record<string, SetBasedKind<unknown>> = {
-  'allocate-credit': allocateInBatch as SetBasedKind<unknown>,
-  payment: paymentInBatch as SetBasedKind<unknown>,
-  'create-invoiced-usage': usageInBatch as SetBasedKind<unknown>,
-  'create-charge': createInBatch as SetBasedKind<unknown>,
-  'activate-charge': activateInBatch as SetBasedKind<unknown>,
-  'delete-charge': deleteInBatch as SetBasedKind<unknown>,
-};
+/** A transient fault (a terminated session, a failed COMMIT) is retried this often by the engine before the jobs go back to BullMQ. */
+const FAULT_ATTEMPTS = 3;
 
 interface Keyed {
   item: BatchItem;
@@ -32,31 +21,34 @@ interface Keyed {
   hash: string;
 }
 
-interface Answer {
-  hash: string;
-  result: JobResult;
-  applied: FreshApplied | null;
-}
+/** What a key's owner came to: its result (applied now or stored before), or the error it failed with. */
+type Answer = { hash: string; result: JobResult; applied: FreshApplied | null } | { error: unknown };
 
-/** Replays and in-batch twins get the first delivery's result, as the per-job path would give them. */
-function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): { result: JobResult; applied: FreshApplied | null } {
+type Answered = { ok: true; result: JobResult; applied: FreshApplied | null } | { ok: false; error: unknown };
+
+/** Each delivery's answer: its owner's, a replay's stored result, or a conflict when the payload differs. */
+function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): Answered {
   const answer = answers.get(keyId(k.ref));
-  if (!answer) throw new BatchFallback(`key ${k.ref.key} is neither claimed nor stored`);
-  if (answer.hash !== k.hash) throw new BatchFallback(`key ${k.ref.key} was used with another payload`);
-  if (owner === k && answer.applied) return { result: answer.result, applied: answer.applied };
-  return { result: { ...answer.result, replayed: true }, applied: null };
+  if (!answer) throw new Error(`key ${k.ref.key} is neither claimed nor stored`);
+  if ('error' in answer) return { ok: false, error: answer.error };
+  if (answer.hash !== k.hash) {
+    return { ok: false, error: new ConflictError('idempotency_key_conflict', `idempotency key "${k.ref.key}" was already used with a different payload [queue=${k.ref.queue}]`) };
+  }
+  if (owner === k && answer.applied) return { ok: true, result: answer.result, applied: answer.applied };
+  return { ok: true, result: { ...answer.result, replayed: true }, applied: null };
 }
 
 /**
- * The entries runJob would write for these deliveries, in order: applied with its changes and
- * totals, or replayed. A replay names its charge's current run as of its turn: the run an earlier
- * job of this batch left (a provisioned or created run the write statement's lookup cannot see
- * yet), otherwise the run the charge had before the batch (null here: the journal insert looks it up).
+ * The entries of the deliveries that succeeded, in order: applied with its changes and totals, or
+ * replayed. A replay names its charge's current run as of its turn: the run an earlier job of this
+ * batch left, otherwise the run the charge had before the batch (null here: the journal insert looks it up).
  */
-function entriesFor(keyed: Keyed[], answered: Array<{ result: JobResult; applied: FreshApplied | null }>): JournalEntry[] {
+function entriesFor(keyed: Keyed[], answered: Answered[]): Array<JournalEntry | null> {
   const runNow = new Map<string | null, string | null>();
   return keyed.map((k, i) => {
-    const { result, applied } = answered[i];
+    const answer = answered[i];
+    if (!answer.ok) return null;
+    const { result, applied } = answer;
     const scope = journalScope(k.ref, k.hash, k.item);
     const chargeId = chargeIdOf(k.item.data, result);
     const common = { ...scope, chargeId, errorCode: null, errorMessage: null, finishedAt: new Date() };
@@ -67,57 +59,81 @@ function entriesFor(keyed: Keyed[], answered: Array<{ result: JobResult; applied
   });
 }
 
-/**
- * The whole batch in one transaction of two round trips (batch-transaction.ts): BEGIN, the claim of
- * every key, the stored answers of keys seen before and the kind's reads; then, decided in memory,
- * ONE statement writing every effect, result and journal entry, and COMMIT. Anything off the
- * success path throws.
- */
-async function applySetBased(def: JobDefinition, kind: SetBasedKind<unknown>, items: BatchItem[], env: BatchEnv) {
-  const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOf(def.name, item.data, item.jobId), hash: payloadHash(item.data) }));
-  const owners = new Map<string, Keyed>();
-  for (const k of keyed) if (!owners.has(keyId(k.ref))) owners.set(keyId(k.ref), k);
-  const unique = [...owners.values()];
-  const payloads = unique.map((k) => kind.parse(k.item.data));
-  return inBatchTransaction(env.knex, async (trx) => {
-    const [claimRows, storedRows, ...readRows] = await trx.read([
-      claimKeys(unique.map((k) => ({ ...k.ref, hash: k.hash, jobId: k.item.jobId }))),
-      loadStoredKeys(unique.map((k) => k.ref)),
-      ...kind.reads(payloads),
-    ]);
-    const claimed = claimedOf(claimRows);
-    const isFresh = unique.map((k) => claimed.has(keyId(k.ref)));
-    const fresh = unique.filter((_, i) => isFresh[i]);
-    const { applied, writes } = kind.decide(readRows, payloads.filter((_, i) => isFresh[i]), fresh.map((k) => k.ref.key));
-    const answers = new Map<string, Answer>();
-    for (const [id, s] of storedOf(storedRows)) if (!claimed.has(id)) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
-    fresh.forEach((k, i) => answers.set(keyId(k.ref), { hash: k.hash, result: applied[i].result, applied: applied[i] }));
-    const answered = keyed.map((k) => answerFor(k, owners.get(keyId(k.ref))!, answers));
-    const entries = entriesFor(keyed, answered);
-    const outcomes = answered.map(({ result }): ItemOutcome => ({ ok: true, result }));
-    await faultsBeforeCommit(def.name, items, outcomes);
-    await trx.commit(writeTogether([...writes, resultsUpdate(fresh.map((k, i) => ({ ref: k.ref, result: applied[i].result }))), journalInsert(entries)]));
-    return { outcomes, entries };
-  });
-}
-
-/**
- * As runJob: no valid payload has a key or namespace over 255 characters or with a NUL, so none was
- * ever stored, and such a key must not reach the key index (overflow, bad UTF-8): validation
- * refuses the job before any statement, and the rest of the batch goes on without it.
- */
-function refusedBeforeClaim(def: JobDefinition, item: BatchItem): unknown {
+/** The payload validated, or the validation error its job alone fails with. */
+function parse(def: JobDefinition, data: unknown): { ok: true; payload: unknown } | { ok: false; error: unknown } {
   try {
-    refuseUnstorableKey(def, keyRefOf(def.name, item.data, item.jobId), item.data);
-    return null;
-  } catch (err) {
-    return err;
+    return { ok: true, payload: validate(def.schema, data) };
+  } catch (error) {
+    if (isDomainError(error)) return { ok: false, error };
+    throw error;
   }
 }
 
 /**
- * Applies a batch of one queue's jobs; each ends with its own outcome, in the batch's order. Jobs
- * whose key cannot be stored fail first, on their own.
+ * The whole batch in one transaction of two round trips (batch-transaction.ts): BEGIN, the claim of
+ * every valid job's key, the stored answers of keys seen before and the kind's reads; then, decided
+ * in memory in arrival order, ONE statement writing every effect, result and journal entry (and
+ * giving back the keys of jobs that failed on their own), and COMMIT. SPEC §3's order holds per
+ * job: a replay answers before validation, validation before any rule.
+ */
+async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: BatchItem[], env: BatchEnv) {
+  const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOf(def.name, item.data, item.jobId), hash: payloadHash(item.data) }));
+  const owners = new Map<string, Keyed>();
+  for (const k of keyed) if (!owners.has(keyId(k.ref))) owners.set(keyId(k.ref), k);
+  const unique = [...owners.values()];
+  const parsed = unique.map((k) => parse(def, k.item.data));
+  const valid = unique.filter((_, i) => parsed[i].ok);
+  const payloads = parsed.flatMap((p) => (p.ok ? [p.payload] : []));
+  return inBatchTransaction(env.knex, async (trx) => {
+    const [claimRows, storedRows, ...readRows] = await trx.read([
+      claimKeys(valid.map((k) => ({ ...k.ref, hash: k.hash, jobId: k.item.jobId }))),
+      loadStoredKeys(unique.map((k) => k.ref)),
+      ...kind.reads(payloads),
+    ]);
+    const claimed = claimedOf(claimRows);
+    const isFresh = valid.map((k) => claimed.has(keyId(k.ref)));
+    const fresh = valid.filter((_, i) => isFresh[i]);
+    const { decided, writes } = kind.decide(readRows, payloads.filter((_, i) => isFresh[i]), {
+      keys: fresh.map((k) => k.ref.key),
+      resumed: fresh.map((k) => k.item.resumedAfterDelay),
+    });
+    const answers = new Map<string, Answer>();
+    for (const [id, s] of storedOf(storedRows)) if (!claimed.has(id)) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
+    unique.forEach((k, i) => {
+      const p = parsed[i];
+      if (!p.ok && !answers.has(keyId(k.ref))) answers.set(keyId(k.ref), { error: p.error });
+    });
+    fresh.forEach((k, i) => answers.set(keyId(k.ref), answerOf(k, decided[i])));
+    const answered = keyed.map((k) => answerFor(k, owners.get(keyId(k.ref))!, answers));
+    const entries = entriesFor(keyed, answered);
+    const outcomes = answered.map((a): ItemOutcome => (a.ok ? { ok: true, result: a.result } : { ok: false, error: a.error }));
+    const applied = fresh.flatMap((k, i) => (decided[i].ok ? [{ ref: k.ref, result: (decided[i] as { applied: FreshApplied }).applied.result }] : []));
+    const released = fresh.filter((_, i) => !decided[i].ok).map((k) => k.ref);
+    await faultsBeforeCommit(def.name, items, outcomes);
+    await trx.commit(writeTogether([...writes, resultsUpdate(applied), keysRelease(released), journalInsert(entries.filter((e): e is JournalEntry => e !== null))]));
+    return { outcomes, entries };
+  });
+}
+
+function answerOf(k: Keyed, d: Decided): Answer {
+  return d.ok ? { hash: k.hash, result: d.applied.result, applied: d.applied } : { error: d.error };
+}
+
+/**
+ * No valid payload has a key or namespace over 255 characters or with a NUL, so none was ever
+ * stored, and such a key must not reach the key index (overflow, bad UTF-8): validation refuses the
+ * job before any statement, and the rest of the batch goes on without it.
+ */
+function refusedBeforeClaim(def: JobDefinition, item: BatchItem): unknown {
+  const ref = keyRefOf(def.name, item.data, item.jobId);
+  if (![ref.key, ref.namespace].some((v) => v.length > 255 || v.includes('\u0000'))) return null;
+  const p = parse(def, item.data);
+  return p.ok ? null : p.error;
+}
+
+/**
+ * Applies a batch of one queue's jobs (a single job is a batch of one); each ends with its own
+ * outcome, in the batch's order. Jobs whose key cannot be stored fail first, on their own.
  */
 export async function applyBatch(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
   const refused = items.map((item) => refusedBeforeClaim(def, item));
@@ -127,30 +143,47 @@ export async function applyBatch(def: JobDefinition, items: BatchItem[], env: Ba
   const restOutcomes = rest.length > 0 ? await applyStorable(def, rest, env) : [];
   let next = 0;
   refused.forEach((r, i) => r === null && (outcomes[i] = restOutcomes[next++]));
-  await finishOutcomes(def, items.filter((_, i) => refused[i] !== null), outcomes.filter((_, i) => refused[i] !== null), [], env);
+  await finishOutcomes(def.name, items.filter((_, i) => refused[i] !== null), outcomes.filter((_, i) => refused[i] !== null), [], env);
   return outcomes;
 }
 
+function kindOf(def: JobDefinition): JobKind<unknown> {
+  if (!def.reads || !def.decide) throw new Error(`job kind ${def.name} has no reads/decide`);
+  return def as unknown as JobKind<unknown>;
+}
+
 /**
- * The set-based path runs first where the kind has one; a transient fault there (a failed COMMIT
- * included) fails every job of the batch so BullMQ retries them all, and any other failure redoes
- * the batch one savepoint per job so a bad job fails alone.
+ * The batch together first. A transient fault (a terminated session, a failed COMMIT) redoes it on
+ * a fresh connection, up to FAULT_ATTEMPTS times, before failing every job with it (BullMQ then
+ * retries them); nothing of the batch is stored either way. Anything else the database refuses
+ * (or a kind that cannot write its jobs together) redoes the jobs one at a time, so only the job
+ * that meets it fails, with its domain error where there is one.
  */
 async function applyStorable(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
-  const kind = SET_BASED[def.name];
-  if (kind) {
+  const kind = kindOf(def);
+  for (let attempt = 1; ; attempt++) {
     try {
-      const { outcomes, entries } = await applySetBased(def, kind, items, env);
-      await finishOutcomes(def, items, outcomes, entries, env);
+      const { outcomes, entries } = await applyTogether(def, kind, items, env);
+      await finishOutcomes(def.name, items, outcomes, entries, env);
       return outcomes;
     } catch (error) {
-      if (!(error instanceof BatchFallback) && isTransientFault(error)) {
-        const outcomes = items.map((): ItemOutcome => ({ ok: false, error }));
-        await finishOutcomes(def, items, outcomes, [], env);
-        return outcomes;
+      if (isTransientFault(error) && attempt < FAULT_ATTEMPTS) {
+        env.logger.warn({ queue: def.name, size: items.length, attempt, err: error }, 'batch met a database fault; redoing it on a fresh connection');
+        continue;
       }
-      env.logger.debug({ queue: def.name, size: items.length, err: error }, 'batch redone one savepoint per job');
+      if (!isTransientFault(error) && items.length > 1) {
+        env.logger.debug({ queue: def.name, size: items.length, err: error }, 'batch redone one job at a time');
+        return applyOneByOne(def, items, env);
+      }
+      const outcomes = items.map((): ItemOutcome => ({ ok: false, error: mapPgError(error) }));
+      await finishOutcomes(def.name, items, outcomes, [], env);
+      return outcomes;
     }
   }
-  return applyWithSavepoints(def, items, env);
+}
+
+async function applyOneByOne(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
+  const outcomes: ItemOutcome[] = new Array(items.length);
+  for (const i of lockOrder(items)) [outcomes[i]] = await applyStorable(def, [items[i]], env);
+  return outcomes;
 }

@@ -26,22 +26,12 @@ export interface BatchEnv {
 }
 
 export interface BatchSettings {
-  /** Jobs per transaction at most; 0 or 1 (the default) keeps one transaction per job (runJob). */
+  /** Jobs per transaction at most (BATCH_SIZE, default 50): a tuning cap; an idle worker still commits each job at once. */
   size: number;
   /** Batches of one queue in flight at once, each for its own share of the charges. Default 2. */
   partitions: number;
 }
 
-/**
- * Batching is opt-in (BATCH_SIZE=50 is the measured setting): it raises each queue's jobs in
- * flight beyond WORKER_CONCURRENCY and sends a whole batch back to backoff on one fault (README
- * "Throughput").
- */
 export function batchSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BatchSettings {
-  return { size: intFrom(env, 'BATCH_SIZE', 0, 0, 1000), partitions: intFrom(env, 'BATCH_PARTITIONS', 2, 1, 64) };
-}
-
-/** BATCH_SIZE alone: what the worker checks to choose the batched path. */
-export function batchSizeFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  return batchSettingsFromEnv(env).size;
+  return { size: intFrom(env, 'BATCH_SIZE', 50, 1, 1000), partitions: intFrom(env, 'BATCH_PARTITIONS', 2, 1, 64) };
 }

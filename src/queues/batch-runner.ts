@@ -1,9 +1,9 @@
 import { applyBatch } from './batch-apply';
-import { chargeKeyOf } from './batch-savepoint';
+import { chargeKeyOf } from './batch-finish';
 import { BatchCollector } from './batch-collector';
 import { BatchEnv, BatchItem, batchSettingsFromEnv } from './batch-item';
-import { JobDefinition, JobResult } from './job-context';
-import { RunEnv, runJob } from './run-job';
+import { JobDefinition, JobResult, RunEnv } from './job-context';
+import { runOwnTransactionsJob } from './run-own-transactions';
 
 export type JobRunner = (def: JobDefinition, data: unknown, env: RunEnv) => Promise<JobResult>;
 
@@ -14,20 +14,27 @@ function partitionOf(chargeKey: string, partitions: number): number {
   return (h >>> 0) % partitions;
 }
 
-/**
- * Jobs in flight per queue for the batched path: every partition's batch being applied plus one
- * batch gathering meanwhile, so batches fill from BullMQ's deliveries.
- */
-export function batchedConcurrency(concurrency: number, batchSize: number, partitions = batchSettingsFromEnv().partitions): number {
-  return Math.max(concurrency, (partitions + 1) * batchSize);
+function itemOf(data: unknown, env: RunEnv): BatchItem {
+  return { data, jobId: env.jobId, job: env.job, resumedAfterDelay: env.resumedAfterDelay ?? false, startedAt: new Date(), onJournal: env.onJournal };
 }
 
 /**
- * A drop-in for runJob that hands each delivery to a collector, so deliveries that are in flight
+ * Applies one job on its own, as a batch of one through the engine (or, for a job that runs its own
+ * transactions, through its handler): its result, or the error it fails with.
+ */
+export async function applyJob(def: JobDefinition, data: unknown, env: RunEnv): Promise<JobResult> {
+  if (def.runsOwnTransactions) return runOwnTransactionsJob(def, data, env);
+  const [outcome] = await applyBatch(def, [itemOf(data, env)], env);
+  if (outcome.ok) return outcome.result;
+  throw outcome.error;
+}
+
+/**
+ * The worker's runner: it hands each delivery to a collector, so deliveries that are in flight
  * together commit in one transaction. Each queue has `partitions` collectors and a charge always
  * goes to the same one: its jobs stay in arrival order, while batches of other charges commit in
- * parallel without ever waiting on each other's row locks. Jobs that manage their own
- * transactions (the legacy migration) keep the per-job path.
+ * parallel without ever waiting on each other's row locks. Jobs that manage their own transactions
+ * (the legacy migration) run on their own.
  */
 export function createBatchRunner(env: BatchEnv, maxSize: number, partitions = batchSettingsFromEnv().partitions): JobRunner {
   const collectors = new Map<string, BatchCollector>();
@@ -41,14 +48,12 @@ export function createBatchRunner(env: BatchEnv, maxSize: number, partitions = b
     return collector;
   };
   return (def, data, runEnv) => {
-    if (def.runsOwnTransactions) return runJob(def, data, runEnv);
-    return collectorFor(def, data).submit({
-      data,
-      jobId: runEnv.jobId,
-      job: runEnv.job,
-      resumedAfterDelay: runEnv.resumedAfterDelay ?? false,
-      startedAt: new Date(),
-      onJournal: runEnv.onJournal,
-    });
+    if (def.runsOwnTransactions) return runOwnTransactionsJob(def, data, runEnv);
+    return collectorFor(def, data).submit(itemOf(data, runEnv));
   };
+}
+
+/** Jobs in flight per queue: every partition's batch being applied plus one batch gathering meanwhile, so batches fill from BullMQ's deliveries. */
+export function batchedConcurrency(batchSize: number, partitions = batchSettingsFromEnv().partitions): number {
+  return (partitions + 1) * batchSize;
 }

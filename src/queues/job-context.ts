@@ -2,9 +2,12 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type * as yup from 'yup';
+import type { JournalEntry } from '../domain/journal';
+import type { SqlPart } from '../db/batch-sql';
 import { fastUlid } from './ids';
+import type { JobKind } from './set-based';
 
-/** What a job handler gets: the job's transaction, a clock and ids. No globals. */
+/** What a job that runs its own transactions gets: the pool, a clock and ids. No globals. */
 export interface JobContext {
   trx: Knex.Transaction;
   logger: Logger;
@@ -49,13 +52,29 @@ export function handlerContext(queue: string, idempotencyKey: string, d: Deliver
   };
 }
 
-/** One file per job kind exports one of these (STYLE "A job: one file, three exports"). */
+/**
+ * One file per job kind exports one of these: its name and schema, and either what it reads and its
+ * decide (run by the engine, batch-apply.ts) or, for a job too large for one transaction (the legacy
+ * migration), a handler that runs its own transactions.
+ */
 export interface JobDefinition<S extends yup.AnyObjectSchema = yup.AnyObjectSchema> {
   name: string;
   schema: S;
-  handle(payload: yup.InferType<S>, ctx: JobContext): Promise<JobResult>;
-  /** Jobs that manage their own transactions (the legacy migration) skip the shared runner. */
+  reads?(payloads: Array<yup.InferType<S>>): SqlPart[];
+  decide?: JobKind<yup.InferType<S>>['decide'];
+  handle?(payload: yup.InferType<S>, ctx: JobContext): Promise<JobResult>;
   runsOwnTransactions?: boolean;
+}
+
+/** Who delivers a job to the engine, and who hears of its journal entry. */
+export interface RunEnv {
+  knex: Knex;
+  logger: Logger;
+  job: Job | null;
+  jobId: string | null;
+  resumedAfterDelay?: boolean;
+  /** Receives the journal entry of this delivery once it is written (the worker copies it to job.log). */
+  onJournal?: (entry: JournalEntry | null) => void;
 }
 
 /** Thrown by a handler to ask for the job to wait until `until` (activate-charge before invoiceAt). */

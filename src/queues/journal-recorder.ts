@@ -2,65 +2,19 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DomainError } from '../domain/errors';
-import { chargeIdOf, changesBetween, JournalEntry, summarize, TableCounters } from '../domain/journal';
-import { appendEntry, readEffectSnapshot, RunTotalsSnapshot } from '../db/journal';
+import { chargeIdOf, JournalEntry, summarize } from '../domain/journal';
+import { appendEntry } from '../db/journal';
 import { isTransientFault } from '../db/pg-errors';
 import { DelayJob } from './job-context';
 
 /** What every entry of one delivery shares. */
 export type JournalScope = Pick<JournalEntry, 'queue' | 'jobId' | 'attempt' | 'idempotencyKey' | 'payloadHash' | 'namespace' | 'startedAt'>;
 
-/** Taken after validation and before the handler, inside the effect's transaction. */
-export interface EffectBaseline {
-  counters: TableCounters;
-  before: RunTotalsSnapshot | null;
-}
-
 const MAX_MESSAGE = 2000;
 
 export function attemptOf(job: Job | null): number | null {
   if (!job) return null;
   return job.attemptsStarted > 0 ? job.attemptsStarted : job.attemptsMade + 1;
-}
-
-export async function beginEffect(trx: Knex.Transaction, namespace: string, data: unknown): Promise<EffectBaseline> {
-  const { counters, charge } = await readEffectSnapshot(trx, namespace, chargeIdOf(data), true);
-  return { counters, before: charge };
-}
-
-/** The `applied` entry commits with the effect: it exists exactly when the effect does. */
-export async function recordApplied(
-  trx: Knex.Transaction,
-  scope: JournalScope,
-  baseline: EffectBaseline,
-  data: unknown,
-  result: Record<string, unknown>,
-): Promise<JournalEntry> {
-  const chargeId = chargeIdOf(data, result);
-  const { counters, charge: after } = await readEffectSnapshot(trx, scope.namespace, chargeId, false);
-  const changes = changesBetween(baseline.counters, counters);
-  const entry: JournalEntry = {
-    ...scope,
-    chargeId,
-    runId: after?.runId ?? null,
-    outcome: 'applied',
-    errorCode: null,
-    errorMessage: null,
-    changes,
-    totalsBefore: baseline.before?.totals ?? null,
-    totalsAfter: after?.totals ?? null,
-    finishedAt: new Date(),
-  };
-  await appendEntry(trx, entry);
-  return entry;
-}
-
-/** A replay writes nothing else, so its entry carries no changes and no totals. */
-export async function recordReplayed(trx: Knex.Transaction, scope: JournalScope, data: unknown, stored: Record<string, unknown>): Promise<JournalEntry> {
-  const base = { ...scope, chargeId: chargeIdOf(data, stored), outcome: 'replayed' as const, errorCode: null, errorMessage: null };
-  const entry = { ...base, changes: {}, totalsBefore: null, totalsAfter: null, finishedAt: new Date() };
-  const { runId } = await appendEntry(trx, entry);
-  return { ...entry, runId };
 }
 
 function rejectionCode(err: unknown): string {

@@ -2,8 +2,7 @@ import type { Knex } from 'knex';
 import { keyRefOf, payloadHash } from '../db/idempotency';
 import { claimUnfinishedKey, findKey, finishKey } from '../db/idempotency-lookup';
 import { validate } from '../validation';
-import { handlerContext, JobDefinition, JobResult } from './job-context';
-import type { RunEnv } from './run-job';
+import { handlerContext, JobDefinition, JobResult, RunEnv } from './job-context';
 
 // A handler of such a job opens its own transactions through ctx.knex; touching ctx.trx is a bug.
 const NO_TRANSACTION = new Proxy({} as Knex.Transaction, {
@@ -28,7 +27,7 @@ export async function runOwnTransactionsJob(def: JobDefinition, data: unknown, e
   const payload = validate(def.schema, data);
   const dryRun = (payload as { dryRun?: unknown }).dryRun === true;
   if (!dryRun) await claimUnfinishedKey(env.knex, ref, hash, env.jobId);
-  const result = await def.handle(payload, handlerContext(def.name, ref.key, env, { trx: NO_TRANSACTION, knex: env.knex }));
+  const result = await def.handle!(payload, handlerContext(def.name, ref.key, env, { trx: NO_TRANSACTION, knex: env.knex }));
   if (dryRun) return result;
   const finished = await finishKey(env.knex, ref, result);
   return finished.state === 'finished' ? finished.result : result;

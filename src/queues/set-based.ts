@@ -1,5 +1,6 @@
 import type * as yup from 'yup';
 import { Charge } from '../domain/charge';
+import { isDomainError, NotFoundError } from '../domain/errors';
 import type { TableChanges } from '../domain/journal';
 import { Run } from '../domain/run';
 import type { TotalsJson } from '../domain/totals';
@@ -7,38 +8,47 @@ import type { Scoped } from '../db/batch-charges';
 import { LockedCharge, requireLive, requirePointedRun, requireRun } from '../db/charge-guard';
 import { SqlPart } from '../db/batch-sql';
 import type { Row } from '../db/batch-transaction';
-import { validate } from '../validation';
-import { JobResult } from './job-context';
+import { DelayJob, JobResult } from './job-context';
 
-// What every set-based job kind shares: the contract batch-apply.ts runs, the way off the success
-// path, and the charge checks of the per-job path, made in memory on the batch's locked rows.
+// What every job kind shares: the contract the engine (batch-apply.ts) runs, and the charge checks
+// every job makes, in memory on the batch's locked rows.
 
 /**
- * Thrown when a batch holds anything but the plain success path (a replay conflict, a bad payload,
- * a missing charge or run, a domain rule): the caller rolls the batch back and redoes it one job per
- * savepoint, where the per-job handler gives that job its exact error.
+ * Thrown by a kind when the batch's jobs cannot be written together by its set-based statements
+ * (two jobs that must hit the database in an order one statement does not promise): the engine
+ * then applies the batch's jobs one by one, each as a batch of its own.
  */
 export class BatchFallback extends Error {
   constructor(reason: string, options?: { cause?: unknown }) {
-    super(`batch falls back to one savepoint per job: ${reason}`, options);
+    super(`batch applied one job at a time: ${reason}`, options);
     this.name = 'BatchFallback';
   }
 }
 
-/** A job kind with a set-based path (batch-apply.ts runs it). */
-export interface SetBasedKind<P> {
-  /** The validated payload; BatchFallback when it is not valid. */
-  parse(data: unknown): P;
+/** One job's decision: what it did, or the error it alone fails (or waits) with. */
+export type Decided = { ok: true; applied: FreshApplied } | { ok: false; error: unknown };
+
+/** A job kind as the engine runs it. */
+export interface JobKind<P> {
+  name: string;
+  schema: yup.AnyObjectSchema;
   /** Statements reading what the jobs need: sent with the key claim, after it, in one round trip. */
   reads(payloads: P[]): SqlPart[];
   /**
-   * Decides every fresh job, in order, from the reads' rows (`keys`: each fresh job's idempotency
-   * key, as the per-job handler's context has it); the effects' writes for the single write statement.
+   * Decides every fresh job, in arrival order, from the reads' rows (`keys`: each fresh job's
+   * idempotency key; `resumed`: whether it comes back from a delay it asked for), and the writes of
+   * the jobs that were applied, for the batch's single write statement.
    */
-  decide(rows: Row[][], fresh: P[], keys: string[]): { applied: FreshApplied[]; writes: Array<SqlPart | null> };
+  decide(rows: Row[][], fresh: P[], facts: FreshFacts): { decided: Decided[]; writes: Array<SqlPart | null> };
 }
 
-/** A fresh job's result and what its journal entry records: the same facts the per-job path reads back. */
+/** What a decision may know about each fresh job's delivery, besides its payload. */
+export interface FreshFacts {
+  keys: string[];
+  resumed: boolean[];
+}
+
+/** A fresh job's result and what its journal entry records. */
 export interface FreshApplied {
   result: JobResult;
   /** The charge's current run after the job; null (with null totals) while it has none. */
@@ -48,22 +58,20 @@ export interface FreshApplied {
   totalsAfter: TotalsJson | null;
 }
 
-/** yup validation as the per-job path does it; an invalid payload sends the batch to savepoints. */
-export function parseOrFallBack<S extends yup.AnyObjectSchema>(schema: S, data: unknown): yup.InferType<S> {
-  try {
-    return validate(schema, data);
-  } catch (err) {
-    throw new BatchFallback('a payload is invalid', { cause: err });
-  }
-}
-
-/** A pure domain rule run in memory; a rule it breaks sends the batch to savepoints for the exact error. */
-export function ruleOrFallBack<T>(chargeId: string, rule: () => T): T {
-  try {
-    return rule();
-  } catch (err) {
-    throw new BatchFallback(`a job on charge ${chargeId} broke a rule`, { cause: err });
-  }
+/**
+ * Decides each job on its own, in order: a job that breaks a rule (a DomainError) or asks to wait
+ * (DelayJob) fails alone and leaves its charge's state as the jobs before it left it, because every
+ * rule throws before the state is touched. Anything else is a bug and fails the batch.
+ */
+export function decideEach<P>(fresh: P[], one: (p: P, i: number) => FreshApplied): Decided[] {
+  return fresh.map((p, i): Decided => {
+    try {
+      return { ok: true, applied: one(p, i) };
+    } catch (error) {
+      if (isDomainError(error) || error instanceof DelayJob) return { ok: false, error };
+      throw error;
+    }
+  });
 }
 
 /** Each charge once, in first-seen order. */
@@ -74,36 +82,46 @@ export function uniqueCharges(payloads: Array<{ namespace: string; chargeId: str
 }
 
 /**
- * The charge and its current run (if any) as lockChargeForJob would hand them to a handler, with
- * its own checks; anything it would refuse (missing, deleted, not migrated, a pointer to no run or
- * another charge's) falls back.
+ * The charge and its current run (if any), with the checks every job makes in SPEC §3's order:
+ * exists → not deleted → migrated; a pointer to no run (or another charge's) is corrupt data.
  */
 export function chargeForJob(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): LockedCharge {
   const found = locked.get(chargeId);
-  if (!found || found.charge.namespace !== namespace) throw new BatchFallback(`charge ${chargeId} not found`);
-  return ruleOrFallBack(chargeId, () => {
-    requireLive(found.charge);
-    return { charge: found.charge, run: requirePointedRun(found.charge, found.run) };
-  });
+  if (!found || found.charge.namespace !== namespace) throw new NotFoundError('charge_not_found', `charge not found [namespace=${namespace} charge_id=${chargeId}]`);
+  requireLive(found.charge);
+  return { charge: found.charge, run: requirePointedRun(found.charge, found.run) };
 }
 
-/** As chargeForJob, and the job cannot go on without a current run (lockChargeWithRun). */
+/** As chargeForJob, and the job cannot go on without a current run (retried until one exists). */
 export function chargeWithRun(locked: Map<string, LockedCharge>, namespace: string, chargeId: string): { charge: Charge; run: Run } {
   const { charge, run } = chargeForJob(locked, namespace, chargeId);
-  return { charge, run: ruleOrFallBack(chargeId, () => requireRun(charge, run)) };
+  return { charge, run: requireRun(charge, run) };
 }
 
 /**
- * One in-memory state per charge of the fresh jobs, built from its locked row and current run once
- * `check` (chargeWithRun, or chargeForJob when the run may be missing) let it through.
+ * One in-memory state per charge, built from its locked row and current run the first time a job
+ * of the batch reaches it and `check` lets it through; a check that fails fails that job alone.
  */
-export function chargeStates<S, F extends LockedCharge>(
-  fresh: Array<{ namespace: string; chargeId: string }>,
-  locked: Map<string, LockedCharge>,
-  check: (locked: Map<string, LockedCharge>, namespace: string, chargeId: string) => F,
-  init: (found: F) => S,
-): Map<string, S> {
-  const states = new Map<string, S>();
-  for (const k of uniqueCharges(fresh)) states.set(k.id, init(check(locked, k.namespace, k.id)));
-  return states;
+export class ChargeStates<S, F extends LockedCharge = LockedCharge> {
+  private readonly states = new Map<string, S>();
+
+  constructor(
+    private readonly locked: Map<string, LockedCharge>,
+    private readonly check: (locked: Map<string, LockedCharge>, namespace: string, chargeId: string) => F,
+    private readonly init: (found: F) => S,
+  ) {}
+
+  of(p: { namespace: string; chargeId: string }): S {
+    const key = `${p.namespace}\u0000${p.chargeId}`;
+    let state = this.states.get(key);
+    if (state === undefined) {
+      state = this.init(this.check(this.locked, p.namespace, p.chargeId));
+      this.states.set(key, state);
+    }
+    return state;
+  }
+
+  values(): S[] {
+    return [...this.states.values()];
+  }
 }

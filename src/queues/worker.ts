@@ -9,18 +9,18 @@ import { jobDefinition, QUEUE_NAMES } from './registry';
 import type { JournalEntry } from '../domain/journal';
 import { jobLogFailed, JobLogWrite, logToJob } from './journal-recorder';
 import { JobLogWriter } from './job-log';
-import { runJob } from './run-job';
-import { batchSizeFromEnv } from './batch-item';
-import { batchedConcurrency, createBatchRunner, JobRunner } from './batch-runner';
+import { batchSettingsFromEnv } from './batch-item';
+import { createBatchRunner, JobRunner } from './batch-runner';
 
 export interface WorkerDeps {
   knex: Knex;
   logger: Logger;
   redisUrl: string;
   prefix: string;
+  /** Jobs of one queue in flight at once (WORKER_CONCURRENCY); batches of up to batchSize are formed from them. */
   concurrency: number;
   queues?: readonly string[];
-  /** Jobs per transaction (BATCH_SIZE); 0 or 1 is one transaction per job. bench/README.md. */
+  /** Jobs per transaction at most (BATCH_SIZE, default 50). */
   batchSize?: number;
   /** BullMQ lock/stall options; unset keeps BullMQ's defaults (30 s, 30 s, 1). */
   stalls?: { lockDuration?: number; stalledInterval?: number; maxStalledCount?: number };
@@ -63,7 +63,7 @@ export function errorCodeOf(err: unknown): string | null {
   return null;
 }
 
-export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: JobRunner = runJob, writeLog?: JobLogWrite) {
+export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: JobRunner, writeLog?: JobLogWrite) {
   return async (job: Job, token?: string): Promise<JobResult> => {
     const started = process.hrtime.bigint();
     const def = jobDefinition(job.queueName);
@@ -95,15 +95,15 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
 
 /** One BullMQ Worker per queue (SPEC §3: the queue name is the job kind). */
 export function startWorkers(deps: WorkerDeps): Worker[] {
-  const batchSize = deps.batchSize ?? batchSizeFromEnv();
+  const batchSize = deps.batchSize ?? batchSettingsFromEnv().size;
   const logs = new JobLogWriter((job, _line, err) => jobLogFailed(deps.logger, job, err));
-  const processor = createProcessor(deps, batchSize > 1 ? createBatchRunner(deps, batchSize) : runJob, (job, line) => logs.write(job, line));
+  const processor = createProcessor(deps, createBatchRunner(deps, batchSize), (job, line) => logs.write(job, line));
   return (deps.queues ?? QUEUE_NAMES).map((queue) => {
     const worker = new Worker(queue, processor, {
       connection: redisOptions(deps.redisUrl, 'worker'),
       prefix: deps.prefix,
       // A batch fills only from jobs in flight together (batch-runner.ts).
-      concurrency: batchSize > 1 ? batchedConcurrency(deps.concurrency, batchSize) : deps.concurrency,
+      concurrency: deps.concurrency,
       ...deps.stalls,
       ...RETENTION,
       // Per-minute completed/failed counts (about 120 KB per queue): without them BullMQ's

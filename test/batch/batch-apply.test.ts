@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS } from '../helpers/fixtures';
 import * as allocateJob from '../../jobs/allocate-credit';
-import { runJob } from '../../src/queues/run-job';
+import { applyJob } from '../../src/queues/batch-runner';
 import { isTransientFault } from '../../src/db/pg-errors';
-import { allocate, apply, chargesWithRuns, codeOf, failNextAllocateCommit, item, silent } from './helpers';
+import { allocate, apply, chargesWithRuns, codeOf, failNextAllocateCommits, item, silent } from './helpers';
 
 describe('batched apply: many jobs, one transaction', () => {
   const db = useTestDatabase('batch_apply');
@@ -106,7 +106,7 @@ describe('batched apply: many jobs, one transaction', () => {
     expect([run.amount, run.charges_total, run.credits_total, run.total, run.taxes_total]).to.deep.equal(['100', '100', '100', '0', '0']);
   });
 
-  it('applies other job kinds one savepoint per job: a duplicate charge id fails alone', async () => {
+  it('a duplicate charge id among 10 creations fails alone with charge_already_exists', async () => {
     const payloads = Array.from({ length: 10 }, () => chargePayload({ settlementMode: 'invoice_only' }));
     payloads[4] = { ...payloads[4], id: payloads[2].id };
     const outcomes = await apply(knex(), 'create-charge', payloads.map((p) => item(p)));
@@ -115,7 +115,7 @@ describe('batched apply: many jobs, one transaction', () => {
     expect(await knex()('charge_flat_fee_runs').whereIn('charge_id', payloads.map((p) => p.id))).to.have.length(9);
   });
 
-  it('a session terminated inside a savepoint fails the whole batch with that fault; nothing is written and the redo applies each job once', async () => {
+  it('a session terminated in every attempt fails the whole batch with that fault; nothing is written and the redo applies each job once', async () => {
     const payloads = Array.from({ length: 10 }, () => chargePayload({ settlementMode: 'invoice_only' }));
     const ids = payloads.map((p) => p.id as string);
     // The fifth charge in lock order terminates its own session from a trigger: jobs after it would meet a dead connection.
@@ -130,7 +130,7 @@ describe('batched apply: many jobs, one transaction', () => {
       await knex().raw(`DROP TRIGGER IF EXISTS batch_session_fault ON charge_flat_fees`);
     }
     expect(failed.map((o) => (o.ok ? 'ok' : isTransientFault(o.error) ? 'transient' : String(o.error)))).to.deep.equal(ids.map(() => 'transient'));
-    // One fault ended the transaction: no job after it tried a SAVEPOINT on the dead connection.
+    // The same fault each time: the batch was never split into jobs that would meet a dead connection one by one.
     expect(new Set(failed.map((o) => !o.ok && o.error)).size, 'distinct errors').to.equal(1);
     expect(await knex()('charge_flat_fees').whereIn('id', ids)).to.have.length(0);
     expect(await keysOf('create-charge', ids)).to.have.length(0);
@@ -139,10 +139,24 @@ describe('batched apply: many jobs, one transaction', () => {
     expect(await knex()('charge_flat_fee_runs').whereIn('charge_id', ids)).to.have.length(10);
   });
 
-  it('a failed COMMIT fails the whole batch with a retried fault and stores nothing; the redo applies each job once', async () => {
+  it('a failed COMMIT is redone by the engine on a fresh connection: every job applied once, none sent back', async () => {
     const charges = await chargesWithRuns(knex(), 50);
     const items = charges.map((id) => item(allocate(id, '2')));
-    const restore = await failNextAllocateCommit(knex());
+    const restore = await failNextAllocateCommits(knex(), 1);
+    try {
+      const outcomes = await apply(knex(), 'allocate-credit', items);
+      expect(outcomes.map(codeOf)).to.deep.equal(items.map(() => null));
+      expect(outcomes.every((o) => o.ok && o.result.replayed === undefined)).to.equal(true);
+    } finally {
+      await restore();
+    }
+    for (const id of charges) expect((await realizationsOf(id)).map((r) => r.amount)).to.deep.equal(['2']);
+  });
+
+  it('a COMMIT that keeps failing fails the whole batch with a retried fault and stores nothing; the redo applies each job once', async () => {
+    const charges = await chargesWithRuns(knex(), 50);
+    const items = charges.map((id) => item(allocate(id, '2')));
+    const restore = await failNextAllocateCommits(knex(), 3);
     try {
       const failed = await apply(knex(), 'allocate-credit', items);
       expect(failed.map((o) => (o.ok ? 'ok' : (o.error as { code?: string }).code))).to.deep.equal(items.map(() => '40001'));
@@ -160,7 +174,7 @@ describe('batched apply: many jobs, one transaction', () => {
   it('journals every job of a batch as the per-job path does: applied, replayed and rejected entries', async () => {
     const [perJob, batched] = await chargesWithRuns(knex(), 2, { settlementMode: 'credit_only' });
     for (const id of [perJob, batched]) await apply(knex(), 'activate-charge', [item({ namespace: NS, chargeId: id })]);
-    await runJob(allocateJob, allocate(perJob, '100', { idempotencyKey: 'j-per-job' }), { knex: knex(), logger: silent, job: null, jobId: 'per-job' });
+    await applyJob(allocateJob, allocate(perJob, '100', { idempotencyKey: 'j-per-job' }), { knex: knex(), logger: silent, job: null, jobId: 'per-job' });
     const twice = allocate(batched, '100', { idempotencyKey: 'j-batched' });
     const outcomes = await apply(knex(), 'allocate-credit', [
       item(twice),

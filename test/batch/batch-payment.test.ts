@@ -3,7 +3,7 @@ import { Knex } from 'knex';
 import { ulid } from 'ulid';
 import * as usageJob from '../../jobs/create-invoiced-usage';
 import * as paymentJob from '../../jobs/payment';
-import { runJob } from '../../src/queues/run-job';
+import { applyJob } from '../../src/queues/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { NS, totals } from '../helpers/fixtures';
 import { apply, chargesWithRuns, codeOf, item, roundTrips, silent } from './helpers';
@@ -25,7 +25,7 @@ async function invoicedCharges(knex: Knex, count: number, total: string): Promis
       servicePeriod: { from: '2026-01-01T00:00:00Z', to: '2026-02-01T00:00:00Z' },
       totals: totals({ amount: '100', chargesTotal: '100', creditsTotal: String(100 - Number(total)), total }),
     };
-    await runJob(usageJob, usage, { knex, logger: silent, job: null, jobId: `usage-${chargeId}` });
+    await applyJob(usageJob, usage, { knex, logger: silent, job: null, jobId: `usage-${chargeId}` });
     out.push({ chargeId, lineId, invoiceId });
   }
   return out;
@@ -54,7 +54,7 @@ describe('batched apply: payment jobs with set-based statements', () => {
     const [reference, ...batched] = await invoicedCharges(knex(), 21, '70');
     const perJob = [];
     for (const action of ['authorize', 'settle'] as const) {
-      perJob.push(await runJob(paymentJob, pay(reference, action), { knex: knex(), logger: silent, job: null, jobId: `ref-${action}` }));
+      perJob.push(await applyJob(paymentJob, pay(reference, action), { knex: knex(), logger: silent, job: null, jobId: `ref-${action}` }));
     }
 
     const authorized = await roundTrips(knex(), () => apply(knex(), 'payment', batched.map((c) => item(pay(c, 'authorize')))));

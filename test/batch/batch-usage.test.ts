@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ulid } from 'ulid';
 import * as usageJob from '../../jobs/create-invoiced-usage';
-import { runJob } from '../../src/queues/run-job';
+import { applyJob } from '../../src/queues/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { NS, totals } from '../helpers/fixtures';
 import { apply, chargesWithRuns, codeOf, item, roundTrips, silent } from './helpers';
@@ -55,7 +55,7 @@ describe('batched apply: create-invoiced-usage with set-based statements', () =>
     const [reference, ...batched] = await chargesWithRuns(knex(), 21);
     const ref = usages(reference);
     const perJob = [] as Result[];
-    for (const [i, payload] of [ref.first, ref.refresh].entries()) perJob.push((await runJob(usageJob, payload, { knex: knex(), logger: silent, job: null, jobId: `ref-${i}` })) as Result);
+    for (const [i, payload] of [ref.first, ref.refresh].entries()) perJob.push((await applyJob(usageJob, payload, { knex: knex(), logger: silent, job: null, jobId: `ref-${i}` })) as Result);
     const payloads = batched.map(usages);
 
     const first = await roundTrips(knex(), () => apply(knex(), 'create-invoiced-usage', payloads.map((p) => item(p.first))));
@@ -80,7 +80,7 @@ describe('batched apply: create-invoiced-usage with set-based statements', () =>
   it('a usage and its refresh in the same batch end as they do one after the other, each journaled with its own change', async () => {
     const [reference, id] = await chargesWithRuns(knex(), 2);
     const ref = usages(reference);
-    for (const payload of [ref.first, ref.refresh]) await runJob(usageJob, payload, { knex: knex(), logger: silent, job: null, jobId: `ref-${ulid()}` });
+    for (const payload of [ref.first, ref.refresh]) await applyJob(usageJob, payload, { knex: knex(), logger: silent, job: null, jobId: `ref-${ulid()}` });
     const both = usages(id);
     const { out, trips } = await roundTrips(knex(), () => apply(knex(), 'create-invoiced-usage', [item(both.first), item(both.refresh)]));
     expect(out.map(codeOf)).to.deep.equal([null, null]);

@@ -35,16 +35,17 @@ export function codeOf(outcome: ItemOutcome): string | null {
 }
 
 /**
- * A COMMIT that fails once, for real: a deferred constraint trigger on the idempotency keys of
- * allocate-credit raises a serialization failure at COMMIT time the first time it fires. A sequence
- * counts the firings because it is not rolled back with the failed transaction.
+ * COMMITs that fail, for real: a deferred constraint trigger on the idempotency keys of
+ * allocate-credit raises a serialization failure at COMMIT time the first `commits` times it fires.
+ * A sequence counts the firings because it is not rolled back with the failed transaction.
  */
-export async function failNextAllocateCommit(knex: Knex): Promise<() => Promise<void>> {
+export async function failNextAllocateCommits(knex: Knex, commits = 1): Promise<() => Promise<void>> {
   await knex.raw(`CREATE SEQUENCE IF NOT EXISTS batch_commit_fault_seq`);
   await knex.raw(`SELECT setval('batch_commit_fault_seq', 1, false)`);
+  // A failing COMMIT draws one number (its first row raises, ending it); the one that succeeds draws the rest.
   await knex.raw(`CREATE OR REPLACE FUNCTION batch_commit_fault() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF nextval('batch_commit_fault_seq') = 1 THEN
+      IF nextval('batch_commit_fault_seq') <= ${Number(commits)} THEN
         RAISE EXCEPTION 'injected failure at COMMIT' USING ERRCODE = '40001';
       END IF;
       RETURN NULL;

@@ -32,17 +32,17 @@ export const FAST_STALLS = {
 };
 
 /**
- * The two paths a worker applies jobs on: one transaction per job (the default) and group commit
- * (BATCH_SIZE, opt-in). The exactly-once reliability tests run against both, so the faster mode
- * keeps every guarantee the default has; each mode's env is the whole environment such a test
+ * The engine at both ends of its batch size: every job alone (BATCH_SIZE=1, a batch of one) and
+ * group commit (the default 50). The exactly-once reliability tests run against both, so a batch
+ * keeps every guarantee a single job has; each mode's env is the whole environment such a test
  * gives its worker. Batched jobs stay active longer (they wait in a collector while the batch
  * before them is applied) and a queue holds up to 150 of them, so on a loaded machine a lock
  * renewal that Redis answers late lets a 1.5 s lock lapse: the job is redelivered and replays (its
  * effect stays single), which the duplicate test counts as a second delivery applied. The batched
- * variant gets 4 s locks (README "Throughput": size the lock to the batch).
+ * variant gets 4 s locks (size the lock to the batch).
  */
 export const WORKER_MODES = [
-  { label: 'per-job', env: { ...FAST_STALLS, BATCH_SIZE: '0' } },
+  { label: 'one job per batch', env: { ...FAST_STALLS, BATCH_SIZE: '1', WORKER_CONCURRENCY: '8' } },
   { label: 'batched', env: { ...FAST_STALLS, BATCH_SIZE: '50', WORKER_LOCK_DURATION_MS: '4000', WORKER_STALLED_INTERVAL_MS: '1000' } },
 ] as const;
 

@@ -9,7 +9,7 @@ import * as createCharge from '../../jobs/create-charge';
 import { loadConfig } from '../../src/config';
 import { redisOptions } from '../../src/queues/connection';
 import { FlatFeeQueues } from '../../src/queues/producer';
-import { runJob } from '../../src/queues/run-job';
+import { applyJob } from '../../src/queues/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS, totals } from '../helpers/fixtures';
 import { dropPrefix, testPrefix } from '../helpers/queue';
@@ -91,8 +91,8 @@ describe('effect journal when a worker is SIGKILLed before COMMIT', () => {
     const knex = db().knex;
     const env = (jobId: string) => ({ knex, logger: pino({ level: 'silent' }), job: null, jobId });
     const p = chargePayload();
-    await runJob(createCharge, p, env(`setup-create-${p.id}`));
-    const { currentRunId } = await runJob(activateCharge, { namespace: NS, chargeId: p.id, at: '2026-01-01T00:00:00Z' }, env(`setup-activate-${p.id}`));
+    await applyJob(createCharge, p, env(`setup-create-${p.id}`));
+    const { currentRunId } = await applyJob(activateCharge, { namespace: NS, chargeId: p.id, at: '2026-01-01T00:00:00Z' }, env(`setup-activate-${p.id}`));
     return {
       chargeId: p.id,
       journal: () => knex('flat_fee_job_journal').where({ charge_id: p.id, queue: QUEUE }).orderBy('id'),

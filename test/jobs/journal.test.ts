@@ -6,7 +6,7 @@ import pino from 'pino';
 import * as allocateCredit from '../../jobs/allocate-credit';
 import { loadHistory, renderHistory } from '../../src/cli/history';
 import { payloadHash } from '../../src/db/idempotency';
-import { runJob } from '../../src/queues/run-job';
+import { applyJob } from '../../src/queues/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS, totals } from '../helpers/fixtures';
 import { useWorkerHarness } from '../helpers/queue';
@@ -139,11 +139,11 @@ describe('effect journal', () => {
     ]);
   });
 
-  it('journals a rejection when runJob is called without a worker (no job, no listener)', async () => {
+  it('journals a rejection when applyJob is called without a worker (no job, no listener)', async () => {
     const p = chargePayload();
     await h().run('create-charge', p);
     const env = { knex: db().knex, logger: pino({ level: 'silent' }), job: null, jobId: 'direct-1' };
-    await expect(runJob(allocateCredit, { namespace: NS, chargeId: p.id, realizations: [allocation('100')] }, env)).to.be.rejectedWith(/^current_run_required/);
+    await expect(applyJob(allocateCredit, { namespace: NS, chargeId: p.id, realizations: [allocation('100')] }, env)).to.be.rejectedWith(/^current_run_required/);
     const [, rejected] = await journalOf(p.id);
     expect(rejected).to.deep.include({ job_id: 'direct-1', attempt: null, outcome: 'rejected', error_code: 'current_run_required', run_id: null });
   });

@@ -1,0 +1,57 @@
+import { keyRefOf, KeyRef, payloadHash } from '../db/idempotency';
+import { chargeIdOf, JournalEntry } from '../domain/journal';
+import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
+import { faultPoint } from './faults';
+import { attemptOf, JournalScope, recordRejected } from './journal-recorder';
+
+/** The charge a job serializes on (create-charge names it `id`); '' when it names none. */
+export function chargeKeyOf(data: unknown): string {
+  return chargeIdOf(data) ?? '';
+}
+
+/**
+ * Stable order by charge: jobs applied one at a time take their charge locks in ascending order,
+ * and jobs of one charge keep their arrival order.
+ */
+export function lockOrder(items: BatchItem[]): number[] {
+  return items.map((_, i) => i).sort((a, b) => {
+    const ca = chargeKeyOf(items[a].data);
+    const cb = chargeKeyOf(items[b].data);
+    return ca < cb ? -1 : ca > cb ? 1 : a - b;
+  });
+}
+
+/** What every journal entry of one delivery shares. */
+export function journalScope(ref: KeyRef, hash: string, d: Pick<BatchItem, 'jobId' | 'job' | 'startedAt'>): JournalScope {
+  const { queue, namespace, key } = ref;
+  return { queue, namespace, idempotencyKey: key, payloadHash: hash, jobId: d.jobId, attempt: attemptOf(d.job), startedAt: d.startedAt };
+}
+
+/**
+ * After the batch's COMMIT (or rollback): hands each job its journal entry and journals every
+ * failure in its own small transaction, since nothing of a failed job is in the batch's.
+ */
+export async function finishOutcomes(queue: string, items: BatchItem[], outcomes: ItemOutcome[], entries: Array<JournalEntry | null>, env: BatchEnv): Promise<void> {
+  await Promise.all(
+    items.map(async (item, i) => {
+      const outcome = outcomes[i];
+      if (outcome.ok) return item.onJournal?.(entries[i] ?? null);
+      const scope = journalScope(keyRefOf(queue, item.data, item.jobId), payloadHash(item.data), item);
+      // Written first: `onJournal?.(await …)` would skip the write when nobody listens.
+      const entry = await recordRejected(env.knex, scope, item.data, outcome.error, env.logger);
+      item.onJournal?.(entry);
+    }),
+  );
+  await faultsAfterCommit(queue, items, outcomes);
+}
+
+export async function faultsBeforeCommit(queue: string, items: BatchItem[], outcomes: ItemOutcome[]): Promise<void> {
+  for (let i = 0; i < items.length; i++) if (outcomes[i].ok) await faultPoint('before_commit', queue, items[i].jobId);
+}
+
+async function faultsAfterCommit(queue: string, items: BatchItem[], outcomes: ItemOutcome[]): Promise<void> {
+  for (let i = 0; i < items.length; i++) {
+    const outcome = outcomes[i];
+    if (outcome.ok && !outcome.result.replayed) await faultPoint('after_commit', queue, items[i].jobId);
+  }
+}
