@@ -24,13 +24,14 @@ interface Keyed {
 /** What a key's owner came to: its result (applied now or stored before), or the error it failed with. */
 type Answer = { hash: string; result: JobResult; applied: FreshApplied | null } | { error: unknown };
 
-type Answered = { ok: true; result: JobResult; applied: FreshApplied | null } | { ok: false; error: unknown };
+/** `later`: a twin of a job that failed; it owns the key it gave back and is applied after this batch. */
+type Answered = { ok: true; result: JobResult; applied: FreshApplied | null } | { ok: false; error: unknown } | { ok: false; later: true };
 
 /** Each delivery's answer: its owner's, a replay's stored result, or a conflict when the payload differs. */
 function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): Answered {
   const answer = answers.get(keyId(k.ref));
   if (!answer) throw new Error(`key ${k.ref.key} is neither claimed nor stored`);
-  if ('error' in answer) return { ok: false, error: answer.error };
+  if ('error' in answer) return owner === k ? { ok: false, error: answer.error } : { ok: false, later: true };
   if (answer.hash !== k.hash) {
     return { ok: false, error: new ConflictError('idempotency_key_conflict', `idempotency key "${k.ref.key}" was already used with a different payload [queue=${k.ref.queue}]`) };
   }
@@ -106,12 +107,13 @@ async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: 
     fresh.forEach((k, i) => answers.set(keyId(k.ref), answerOf(k, decided[i])));
     const answered = keyed.map((k) => answerFor(k, owners.get(keyId(k.ref))!, answers));
     const entries = entriesFor(keyed, answered);
-    const outcomes = answered.map((a): ItemOutcome => (a.ok ? { ok: true, result: a.result } : { ok: false, error: a.error }));
+    const later = answered.map((a) => !a.ok && 'later' in a);
+    const outcomes = answered.map((a): ItemOutcome => (a.ok ? { ok: true, result: a.result } : { ok: false, error: 'error' in a ? a.error : null }));
     const applied = fresh.flatMap((k, i) => (decided[i].ok ? [{ ref: k.ref, result: (decided[i] as { applied: FreshApplied }).applied.result }] : []));
     const released = fresh.filter((_, i) => !decided[i].ok).map((k) => k.ref);
     await faultsBeforeCommit(def.name, items, outcomes);
     await trx.commit(writeTogether([...writes, resultsUpdate(applied), keysRelease(released), journalInsert(entries.filter((e): e is JournalEntry => e !== null))]));
-    return { outcomes, entries };
+    return { outcomes, entries, later };
   });
 }
 
@@ -163,9 +165,14 @@ async function applyStorable(def: JobDefinition, items: BatchItem[], env: BatchE
   const kind = kindOf(def);
   for (let attempt = 1; ; attempt++) {
     try {
-      const { outcomes, entries } = await applyTogether(def, kind, items, env);
-      await finishOutcomes(def.name, items, outcomes, entries, env);
-      return outcomes;
+      const { outcomes, entries, later } = await applyTogether(def, kind, items, env);
+      const done = items.filter((_, i) => !later[i]);
+      await finishOutcomes(def.name, done, outcomes.filter((_, i) => !later[i]), entries.filter((_, i) => !later[i]), env);
+      if (done.length === items.length) return outcomes;
+      // A twin of a job that failed is its own delivery, as it would be one job at a time: applied next, in order.
+      const rest = await applyStorable(def, items.filter((_, i) => later[i]), env);
+      let next = 0;
+      return outcomes.map((o, i) => (later[i] ? rest[next++] : o));
     } catch (error) {
       if (isTransientFault(error) && attempt < FAULT_ATTEMPTS) {
         env.logger.warn({ queue: def.name, size: items.length, attempt, err: error }, 'batch met a database fault; redoing it on a fresh connection');

@@ -43,7 +43,8 @@ export const FAST_STALLS = {
  */
 export const WORKER_MODES = [
   { label: 'one job per batch', env: { ...FAST_STALLS, BATCH_SIZE: '1', WORKER_CONCURRENCY: '8' } },
-  { label: 'batched', env: { ...FAST_STALLS, BATCH_SIZE: '50', WORKER_LOCK_DURATION_MS: '4000', WORKER_STALLED_INTERVAL_MS: '1000' } },
+  // The worker's default jobs in flight for a batch of 50: (2 partitions + 1) × 50.
+  { label: 'batched', env: { ...FAST_STALLS, BATCH_SIZE: '50', WORKER_CONCURRENCY: '150', WORKER_LOCK_DURATION_MS: '4000', WORKER_STALLED_INTERVAL_MS: '1000' } },
 ] as const;
 
 export class WorkerProcess {

@@ -133,10 +133,12 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
     expect(worker.alive, worker.recentLog()).to.equal(true);
     expect(worker.pid).to.equal(pid);
     expect(terminated, 'sessions terminated').to.be.greaterThan(0);
+    // A lost connection is redone by the engine itself, and after three failures by BullMQ: both count.
     const retried = await retriedAfterFault(queues);
-    expect(retried.length, 'jobs retried after a lost connection').to.be.greaterThan(0);
+    const redone = worker.recentLog().split('\n').filter((l) => l.includes('redoing it on a fresh connection')).length;
+    expect(retried.length + redone, 'batches redone or jobs retried after a lost connection').to.be.greaterThan(0);
     await expectModelLedger(db().knex, scenario);
-    process.stderr.write(`      ${sent} jobs, ${terminated} sessions terminated, ${retried.length} jobs retried after a lost connection\n`);
+    process.stderr.write(`      ${sent} jobs, ${terminated} sessions terminated, ${redone} batches redone by the engine, ${retried.length} jobs retried by BullMQ\n`);
   });
 
   it(`survives a Redis restart while jobs flow and serves new jobs within 5 s (seed ${SEED})`, async () => {
