@@ -121,7 +121,7 @@ export const decide: JobKind<Payload>['decide'] = (_rows, fresh) => {
     const run = charge.status === 'active' ? provisionRun(charge, fastUlid(), now) : null;
     charges.push({ ...charge, currentRealizationRunId: run?.id ?? null });
     if (run) runs.push(run);
-    receipts.push({ ...proration.receipt, chargeId: charge.id, namespace: charge.namespace, createdAt: now });
+    receipts.push({ ...proration.receipt, id: charge.id, chargeId: charge.id, runId: run?.id ?? null, namespace: charge.namespace, createdAt: now });
     const changes: TableChanges = { [T.charges]: run ? { inserted: 1, updated: 1 } : { inserted: 1 }, [T.receipts]: { inserted: 1 } };
     if (run) changes[T.runs] = { inserted: 1 };
     return { result: resultOf(charge, run?.id ?? null), runId: run?.id ?? null, changes, totalsBefore: null, totalsAfter: run ? totalsToJson(run.totals) : null };

@@ -3,7 +3,7 @@ import Decimal from 'decimal.js';
 import { Knex } from 'knex';
 import { withApp } from '../app';
 import { findCharge } from '../db/charges';
-import { findReceipt } from '../db/receipts';
+import { listReceipts, StoredReceipt } from '../db/receipts';
 import { Charge } from '../domain/charge';
 import { prorate } from '../domain/proration';
 import { compareReceipts, fieldText, ProrationReceipt, ReceiptDifference } from '../domain/receipt';
@@ -19,6 +19,8 @@ export interface Explanation {
   recomputed: ProrationReceipt;
   differences: ReceiptDifference[];
   matches: boolean;
+  /** Receipts the charge's amount had before its latest (re-proration), oldest first: each priced a run now prior. */
+  earlier: StoredReceipt[];
 }
 
 /** The pro-rating input: the receipt keeps it as given; the charge row only keeps its effect. */
@@ -30,7 +32,8 @@ function proRatingOf(charge: Charge, stored: ProrationReceipt | null): Proration
 export async function explainCharge(knex: Knex, namespace: string, chargeId: string): Promise<Explanation | null> {
   const charge = await findCharge(knex, namespace, chargeId);
   if (!charge) return null;
-  const stored = await findReceipt(knex, namespace, chargeId);
+  const receipts = await listReceipts(knex, namespace, chargeId);
+  const stored = receipts.at(-1) ?? null;
   const { receipt: recomputed } = prorate({
     currency: charge.currency,
     amountBeforeProration: stored?.amountBeforeProration ?? charge.amountBeforeProration,
@@ -42,7 +45,7 @@ export async function explainCharge(knex: Knex, namespace: string, chargeId: str
   if (!charge.amountAfterProration.eq(recomputed.roundedAmount)) {
     differences.push({ field: 'amountAfterProration', stored: charge.amountAfterProration.toFixed(), recomputed: recomputed.roundedAmount.toFixed() });
   }
-  return { namespace, chargeId, amountAfterProration: charge.amountAfterProration, receiptStored: stored !== null, stored, recomputed, differences, matches: differences.length === 0 };
+  return { namespace, chargeId, amountAfterProration: charge.amountAfterProration, receiptStored: stored !== null, stored, recomputed, differences, matches: differences.length === 0, earlier: receipts.slice(0, -1) };
 }
 
 const ROWS: Array<[keyof ProrationReceipt, string]> = [
@@ -85,6 +88,7 @@ export function renderExplanation(e: Explanation): string {
     table([['field', 'stored', 'recomputed', ''], ...rows]).trimEnd(),
     '',
     verdict,
+    ...e.earlier.map((x) => `re-prorated from run ${x.runId ?? '-'} (${x.createdAt.toISOString()}): ${howItWasComputed(x)}`),
     '',
   ].join('\n');
 }

@@ -45,7 +45,7 @@ export function renderHistory(h: History): string {
     e.jobId ?? '-',
     e.attempt === null ? '-' : String(e.attempt),
     outcomeText(e),
-    e.runId ?? '-',
+    e.runChange ? `${e.runChange.previousRunId ?? '-'} → ${e.runId ?? '-'} (released ${e.runChange.releasedCredits})` : e.runId ?? '-',
     e.outcome === 'applied' ? describeChanges(e.changes) : '-',
     describeMoves(e.moved),
   ]);

@@ -14,14 +14,14 @@ export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { run
   const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
   return {
     sql: `INSERT INTO ${JOURNAL_TABLE} (queue, job_id, attempt, idempotency_key, payload_hash, namespace, charge_id, run_id, outcome,
-                                   error_code, error_message, changes, totals_before, totals_after, started_at, finished_at)
+                                   error_code, error_message, changes, totals_before, totals_after, run_change, started_at, finished_at)
      SELECT e.queue, e.job_id, e.attempt, e.idempotency_key, e.payload_hash, e.namespace, e.charge_id,
             coalesce(e.run_id, (SELECT c.current_realization_run_id FROM ${T.charges} c WHERE c.namespace = e.namespace AND c.id = e.charge_id::bpchar)),
-            e.outcome, e.error_code, e.error_message, e.changes, e.totals_before, e.totals_after, e.started_at, e.finished_at
+            e.outcome, e.error_code, e.error_message, e.changes, e.totals_before, e.totals_after, e.run_change, e.started_at, e.finished_at
        FROM unnest(?::text[], ?::text[], ?::integer[], ?::text[], ?::char(64)[], ?::text[], ?::text[], ?::text[], ?::text[],
-                   ?::text[], ?::text[], ?::jsonb[], ?::jsonb[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[])
+                   ?::text[], ?::text[], ?::jsonb[], ?::jsonb[], ?::jsonb[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[])
             WITH ORDINALITY AS e(queue, job_id, attempt, idempotency_key, payload_hash, namespace, charge_id, run_id, outcome,
-                                 error_code, error_message, changes, totals_before, totals_after, started_at, finished_at, n)
+                                 error_code, error_message, changes, totals_before, totals_after, run_change, started_at, finished_at, n)
       ORDER BY e.n`,
     bindings: [
       col('queue'),
@@ -38,6 +38,7 @@ export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { run
       col('changes', json),
       col('totalsBefore', json),
       col('totalsAfter', json),
+      col('runChange', (v) => (v ? JSON.stringify(v) : null)),
       col('startedAt'),
       col('finishedAt'),
     ],

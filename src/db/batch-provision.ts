@@ -22,7 +22,7 @@ const CHARGE_COLUMNS: TypedColumn[] = [
 ];
 
 const RECEIPT_COLUMNS: TypedColumn[] = [
-  ['charge_id', 'char(26)'], ['namespace', 'text'], ['created_at', TIMESTAMPTZ], ['currency', 'text'], ['amount_before_proration', 'numeric'],
+  ['id', 'char(26)'], ['run_id', 'char(26)'], ['charge_id', 'char(26)'], ['namespace', 'text'], ['created_at', TIMESTAMPTZ], ['currency', 'text'], ['amount_before_proration', 'numeric'],
   ['pro_rating_enabled', 'boolean'], ['pro_rating_mode', 'text'], ['service_period_ms', 'bigint'], ['full_service_period_ms', 'bigint'],
   ['ratio', 'text'], ['unrounded_amount', 'numeric'], ['currency_precision', 'integer'], ['rounding_mode', 'text'], ['rounded_amount', 'numeric'],
   ['rounding_delta', 'numeric'], ['not_prorated_because', 'text'],
@@ -38,6 +38,15 @@ export const PROVISION_COLUMNS: Record<string, TypedColumn[]> = { [T.charges]: C
 export const chargesInsert = (charges: Charge[]): SqlPart | null => insertRows(T.charges, CHARGE_COLUMNS, charges.map(toDbCharge));
 export const runsInsert = (runs: Run[]): SqlPart | null => insertRows(T.runs, RUN_COLUMNS, runs.map(toDbRun));
 export const receiptsInsert = (receipts: StoredReceipt[]): SqlPart | null => insertRows(T.receipts, RECEIPT_COLUMNS, receipts.map(toDbReceipt));
+
+/** Charges re-prorated: new service period and amounts, status (a final credit_only charge is active again), run pointer. */
+export function chargesReprorate(charges: Charge[]): SqlPart | null {
+  const columns: TypedColumn[] = [
+    ['service_period_from', TIMESTAMPTZ], ['service_period_to', TIMESTAMPTZ], ['amount_before_proration', 'numeric'], ['amount_after_proration', 'numeric'],
+    ['status', 'text'], ['status_detailed', 'text'], ['current_realization_run_id', 'char(26)'], ['updated_at', TIMESTAMPTZ],
+  ];
+  return updateRows(T.charges, columns, charges.map(toDbCharge));
+}
 
 /** Charges that went live or got their run: status, detailed status and run pointer as activate-charge leaves them. */
 export function chargesGoLive(charges: Charge[]): SqlPart | null {

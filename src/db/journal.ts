@@ -62,6 +62,7 @@ function fromRow(row: Record<string, any>): JournalRecord {
     changes: row.changes,
     totalsBefore: inTotalsOrder(row.totals_before),
     totalsAfter: inTotalsOrder(row.totals_after),
+    ...(row.run_change ? { runChange: row.run_change } : {}),
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };

@@ -8,13 +8,19 @@ const TABLE = T.receipts;
 type Row = Record<string, any>;
 
 export interface StoredReceipt extends ProrationReceipt {
+  /** The charge's first receipt has the charge's id; a re-proration's receipt its own. */
+  id: string;
   chargeId: string;
+  /** The run this amount priced; null for a charge that had no run yet. */
+  runId: string | null;
   namespace: string;
   createdAt: Date;
 }
 
 export function toDbReceipt(r: StoredReceipt): Row {
   return {
+    id: r.id,
+    run_id: r.runId,
     charge_id: r.chargeId,
     namespace: r.namespace,
     created_at: r.createdAt,
@@ -41,6 +47,8 @@ export async function insertReceipt(trx: Knex.Transaction, r: StoredReceipt): Pr
 // bigint columns arrive as strings; millisecond counts stay far below 2^53, so Number() is exact.
 function fromRow(row: Row): StoredReceipt {
   return {
+    id: row.id,
+    runId: row.run_id,
     chargeId: row.charge_id,
     namespace: row.namespace,
     createdAt: row.created_at,
@@ -59,7 +67,14 @@ function fromRow(row: Row): StoredReceipt {
   };
 }
 
+/** The receipt of the charge's amount as it stands: its latest. */
 export async function findReceipt(db: Knex, namespace: string, chargeId: string): Promise<StoredReceipt | null> {
-  const row = await db(TABLE).where({ namespace, charge_id: chargeId }).first();
+  const row = await db(TABLE).where({ namespace, charge_id: chargeId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).first();
   return row ? fromRow(row) : null;
+}
+
+/** Every receipt of the charge, oldest first: creation, then each re-proration. */
+export async function listReceipts(db: Knex, namespace: string, chargeId: string): Promise<StoredReceipt[]> {
+  const rows = await db(TABLE).where({ namespace, charge_id: chargeId }).orderBy([{ column: 'created_at' }, { column: 'id' }]);
+  return rows.map(fromRow);
 }

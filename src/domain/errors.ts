@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'credit_allocations_exceed_total',
   'invoiced_usage_required',
   'charge_not_active',
+  'current_run_invoiced',
   'charge_already_exists',
   'unique_reference_id_conflict',
   'legacy_migration_mismatch',

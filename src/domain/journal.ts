@@ -16,6 +16,12 @@ export interface TableChange {
 /** Per table, only the non-zero counts: `{ charge_flat_fee_runs: { inserted: 1 } }`. */
 export type TableChanges = Record<string, Partial<TableChange>>;
 
+/** A job that moved the charge to a new current run (reprorate-charge): the run it left, and what that run had realized. */
+export interface RunChange {
+  previousRunId: string | null;
+  releasedCredits: string;
+}
+
 export interface JournalEntry {
   queue: string;
   jobId: string | null;
@@ -34,6 +40,8 @@ export interface JournalEntry {
   /** Current-run totals under the charge lock before and after the effect; null when nothing was applied. */
   totalsBefore: TotalsJson | null;
   totalsAfter: TotalsJson | null;
+  /** Only on an entry whose job moved the charge to a new current run. */
+  runChange?: RunChange;
   startedAt: Date;
   finishedAt: Date;
 }
@@ -88,7 +96,8 @@ export function summarize(e: JournalEntry): string {
   const outcome = e.outcome === 'rejected' ? `rejected (${e.errorCode})` : e.outcome;
   const where = `charge=${e.chargeId ?? '-'} run=${e.runId ?? '-'}`;
   const moved = describeMoves(movedTotals(e.totalsBefore, e.totalsAfter));
-  return `journal: ${outcome} attempt=${e.attempt ?? '-'} key=${e.idempotencyKey} ${where} changed: ${describeChanges(e.changes)}; totals: ${moved}`;
+  const change = e.runChange ? ` (was run=${e.runChange.previousRunId ?? '-'}, released ${e.runChange.releasedCredits})` : '';
+  return `journal: ${outcome} attempt=${e.attempt ?? '-'} key=${e.idempotencyKey} ${where}${change} changed: ${describeChanges(e.changes)}; totals: ${moved}`;
 }
 
 /** The charge a payload (or, for create-charge without an id, its result) names; null for others. */

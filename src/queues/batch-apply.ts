@@ -54,9 +54,9 @@ function entriesFor(keyed: Keyed[], answered: Answered[]): Array<JournalEntry | 
     const chargeId = chargeIdOf(k.item.data, result);
     const common = { ...scope, chargeId, errorCode: null, errorMessage: null, finishedAt: new Date() };
     if (!applied) return { ...common, runId: runNow.get(chargeId) ?? null, outcome: 'replayed', changes: {}, totalsBefore: null, totalsAfter: null };
-    const { runId, changes, totalsBefore, totalsAfter } = applied;
+    const { runId, changes, totalsBefore, totalsAfter, runChange } = applied;
     runNow.set(chargeId, runId);
-    return { ...common, runId, outcome: 'applied', changes, totalsBefore, totalsAfter };
+    return { ...common, runId, outcome: 'applied', changes, totalsBefore, totalsAfter, ...(runChange ? { runChange } : {}) };
   });
 }
 

@@ -104,6 +104,9 @@ export class FlatFeeQueues {
   payment(p: PayloadOf<'payment'>, o?: EnqueueOptions) {
     return this.enqueue('payment', p, o);
   }
+  reprorateCharge(p: PayloadOf<'reprorate-charge'>, o?: EnqueueOptions) {
+    return this.enqueue('reprorate-charge', p, o);
+  }
   deleteCharge(p: PayloadOf<'delete-charge'>, o?: EnqueueOptions) {
     return this.enqueue('delete-charge', p, o);
   }

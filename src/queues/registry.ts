@@ -5,6 +5,7 @@ import * as createInvoicedUsage from '../../jobs/create-invoiced-usage';
 import * as deleteCharge from '../../jobs/delete-charge';
 import * as migrateLegacyFlatFees from '../../jobs/migrate-legacy-flat-fees';
 import * as payment from '../../jobs/payment';
+import * as reprorateCharge from '../../jobs/reprorate-charge';
 import { JobDefinition } from './job-context';
 
 /** Every job kind, imported explicitly; the queue name and the job name are the kind (SPEC §3). */
@@ -15,6 +16,7 @@ export const JOBS = {
   [createInvoicedUsage.name]: createInvoicedUsage,
   [payment.name]: payment,
   [deleteCharge.name]: deleteCharge,
+  [reprorateCharge.name]: reprorateCharge,
   [migrateLegacyFlatFees.name]: migrateLegacyFlatFees,
 } as const satisfies Record<string, JobDefinition>;
 

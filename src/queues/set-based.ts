@@ -1,7 +1,7 @@
 import type * as yup from 'yup';
 import { Charge } from '../domain/charge';
 import { isDomainError, NotFoundError } from '../domain/errors';
-import type { TableChanges } from '../domain/journal';
+import type { RunChange, TableChanges } from '../domain/journal';
 import { Run } from '../domain/run';
 import type { TotalsJson } from '../domain/totals';
 import type { Scoped } from '../db/batch-charges';
@@ -56,6 +56,7 @@ export interface FreshApplied {
   changes: TableChanges;
   totalsBefore: TotalsJson | null;
   totalsAfter: TotalsJson | null;
+  runChange?: RunChange;
 }
 
 /**

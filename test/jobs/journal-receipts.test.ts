@@ -30,7 +30,10 @@ describe('proration receipts stored by create-charge, and explain', () => {
   it('stores the receipt of USD 100 over 15 of 29 days with the charge: 51.72, delta recorded', async () => {
     const id = await create(FEBRUARY_15_OF_29);
     const { created_at: _createdAt, ...row } = await receiptRow(id);
+    const run = await db().knex('charge_flat_fee_runs').where({ charge_id: id }).first();
     expect(row).to.deep.equal({
+      id,
+      run_id: run?.id ?? null,
       charge_id: id,
       namespace: NS,
       currency: 'USD',
@@ -65,8 +68,8 @@ describe('proration receipts stored by create-charge, and explain', () => {
     const id = await create(FEBRUARY_15_OF_29);
     const explanation = (await explainCharge(db().knex, NS, id))!;
     expect(explanation).to.deep.include({ receiptStored: true, matches: true, differences: [] });
-    const { chargeId, namespace, createdAt, ...stored } = toPlainJson(explanation.stored) as Record<string, unknown>;
-    expect([chargeId, namespace, typeof createdAt]).to.deep.equal([id, NS, 'string']);
+    const { id: receiptId, runId, chargeId, namespace, createdAt, ...stored } = toPlainJson(explanation.stored) as Record<string, unknown>;
+    expect([receiptId, runId, chargeId, namespace, typeof createdAt]).to.deep.equal([id, null, id, NS, 'string']);
     expect(toPlainJson(explanation.recomputed)).to.deep.equal(stored);
     const text = renderExplanation(explanation).split('\n');
     const how = '100 × 15/29 = 51.7241379310344827586206896551724137931, rounded half away from zero to 2 decimals (USD) = 51.72; rounding delta -0.0041379310344827586206896551724137931';
