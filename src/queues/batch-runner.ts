@@ -4,6 +4,7 @@ import { BatchCollector } from './batch-collector';
 import { BatchEnv, BatchItem, batchSettingsFromEnv } from './batch-item';
 import { JobDefinition, JobResult } from './job-context';
 import { RunEnv, runJob } from './run-job';
+import { observeBatchOutcomes } from '../observability/metrics';
 
 export type JobRunner = (def: JobDefinition, data: unknown, env: RunEnv) => Promise<JobResult>;
 
@@ -35,7 +36,7 @@ export function createBatchRunner(env: BatchEnv, maxSize: number, partitions = b
     const key = `${def.name}/${partitionOf(chargeKeyOf(data), partitions)}`;
     let collector = collectors.get(key);
     if (!collector) {
-      collector = new BatchCollector(maxSize, (items: BatchItem[]) => applyBatch(def, items, env));
+      collector = new BatchCollector(maxSize, (items: BatchItem[]) => applyBatch(def, items, env).then((outcomes) => observeBatchOutcomes(def.name, outcomes)));
       collectors.set(key, collector);
     }
     return collector;

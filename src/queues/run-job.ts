@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { claimKey, KeyRef, keyRefOf, payloadHash, storeResult } from '../db/idempotency';
 import { validate } from '../validation';
 import { faultPoint } from './faults';
+import { observeBatch } from '../observability/metrics';
 import { runOwnTransactionsJob } from './run-own-transactions';
 import type { JournalEntry } from '../domain/journal';
 import { DeliveryFacts, handlerContext, JobDefinition, JobResult } from './job-context';
@@ -83,6 +84,7 @@ export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Pr
     env.onJournal?.(rejected);
     throw err;
   }
+  observeBatch(def.name, 1);
   env.onJournal?.(outcome.entry);
   if (!outcome.result.replayed) await faultPoint('after_commit', def.name, env.jobId);
   return outcome.result;
