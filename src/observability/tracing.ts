@@ -42,6 +42,11 @@ export function activeTelemetry(): Telemetry | undefined {
   return current?.telemetry;
 }
 
+/** SQL text with every string literal ('…', E'…') replaced by `?`: the statement's shape, not its data. */
+export function maskLiterals(sql: string): string {
+  return sql.replace(/\bE'(?:[^'\\]|\\.|'')*'/g, '?').replace(/'(?:[^']|'')*'/g, '?');
+}
+
 function exporterFromEnv(env: NodeJS.ProcessEnv): SpanExporter {
   const kind = env.OTEL_TRACES_EXPORTER?.split(',')[0].trim() || 'otlp';
   if (kind === 'console') {
@@ -79,7 +84,13 @@ export function startTracing(options: TracingOptions = {}): Tracing {
     spanProcessors: [options.simple ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter)],
   });
   provider.register();
-  const pg = new PgInstrumentation({ enhancedDatabaseReporting: false });
+  // SQL spans only inside a job's trace (not health checks or scrapes). Bound values are never
+  // recorded, and literals inlined by the set-based statements are masked (ids, amounts, metadata).
+  const pg = new PgInstrumentation({
+    requireParentSpan: true,
+    enhancedDatabaseReporting: false,
+    requestHook: (span, info) => span.setAttribute('db.query.text', maskLiterals(info.query.text)),
+  });
   const unregister = registerInstrumentations({ instrumentations: [pg], tracerProvider: provider });
   const tracing: Tracing = {
     telemetry: new BullMQOtel({ tracerName: 'flatfee-worker', version }),
