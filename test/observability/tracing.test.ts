@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { SpanKind } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
@@ -60,6 +63,20 @@ describe('tracing: one trace from the producer add through the worker to the SQL
     expect(tracingRequested({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' })).to.equal(true);
     expect(tracingRequested({ OTEL_TRACES_EXPORTER: 'console' })).to.equal(true);
     expect(tracingRequested({ OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'otlp' })).to.equal(false);
+  });
+
+  it('loads no SDK, instrumentation or bullmq-otel in a process without OTEL_* (tracing off costs nothing)', async () => {
+    const script = [
+      "require('tsx/cjs');",
+      "const { startTracingFromEnv, activeTelemetry } = require('./src/observability/tracing.ts');",
+      "require('./src/cli/main.ts'); require('./src/queues/worker.ts'); require('./src/queues/producer.ts');",
+      'const tracing = startTracingFromEnv();',
+      "const loaded = Object.keys(require.cache).filter((p) => /@opentelemetry[\\/](sdk-|instrumentation|exporter|resources)|bullmq-otel|require-in-the-middle/.test(p));",
+      'process.stdout.write(JSON.stringify({ tracing, telemetry: activeTelemetry() ?? null, loaded }));',
+    ].join('\n');
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { cwd: path.resolve(__dirname, '../..'), env });
+    expect(JSON.parse(stdout)).to.deep.equal({ tracing: null, telemetry: null, loaded: [] });
   });
 
   it('masks the literals a statement inlines, keeping its shape', () => {
