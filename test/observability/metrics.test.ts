@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
 import pino from 'pino';
 import { ulid } from 'ulid';
 import { BoardServer, startBoard } from '../../src/board/server';
 import { loadConfig } from '../../src/config';
+import { ERROR_CODES } from '../../src/domain/errors';
 import { resetMetrics } from '../../src/observability/metrics';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS } from '../helpers/fixtures';
@@ -130,6 +133,22 @@ describe('/metrics after a known mix of jobs: outcomes, codes, retries and histo
     expect(samples(text, 'flatfee_db_pool_pending_acquires')).to.deep.equal([{ labels: {}, value: 0 }]);
     const redis = samples(text, 'flatfee_redis_connection_up').filter((s) => s.labels.connection === 'main');
     expect(byLabels(redis)).to.deep.equal(Object.fromEntries(h().workers.map((w) => [`connection=main,queue=${w.name}`, 1])));
+  });
+
+  it('documents alerts and a dashboard that use only metrics and codes the worker exports', () => {
+    const exported = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    const docs = path.resolve(__dirname, '../../docs');
+    const dashboard = JSON.parse(readFileSync(path.join(docs, 'grafana-dashboard.json'), 'utf8')) as { panels: Array<{ type: string; targets?: Array<{ expr: string }> }> };
+    const exprs = dashboard.panels.filter((p) => p.type !== 'row').map((p) => p.targets!.map((t) => t.expr).join('\n'));
+    expect(exprs.every((e) => e.length > 0)).to.equal(true);
+    const alerts = readFileSync(path.join(docs, 'prometheus-alerts.yml'), 'utf8');
+    const used = [...[...exprs, alerts].join('\n').matchAll(/\b((?:flatfee|bullmq)_[a-z0-9_]+)/g)].map((m) => m[1]);
+    expect(used.length).to.be.above(20);
+    // a histogram's series are its name plus _bucket, _count or _sum
+    expect(used.filter((name) => !exported.has(name) && !exported.has(name.replace(/_(bucket|count|sum)$/, '')))).to.deep.equal([]);
+    for (const alert of ['FlatfeeEnqueueToCommitP99High', 'FlatfeeCreditAllocationsExceedTotalSpike', 'FlatfeeCurrentRunRequiredRetriesNotDraining', 'FlatfeePgPoolSaturated']) expect(alerts).to.contain(`alert: ${alert}`);
+    const codes = [...alerts.matchAll(/code="([a-z_]+)"/g)].map((m) => m[1]);
+    expect(codes.filter((c) => !(ERROR_CODES as readonly string[]).includes(c))).to.deep.equal([]);
   });
 
   it('keeps process metrics and BullMQ gauges, and never a namespace or charge id as a label', () => {
