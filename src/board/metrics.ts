@@ -2,9 +2,10 @@ import type { Queue } from 'bullmq';
 import { registryText } from '../observability/metrics';
 
 /**
- * Prometheus text: the process registry (the worker's flatfee_* metrics and process metrics, when
- * workers run in this process) followed by BullMQ's gauges for every queue. BullMQ writes HELP/TYPE headers per queue; repeating them for the
- * same metric makes the exposition invalid, so each header is kept once and the samples grouped under it.
+ * Prometheus text: the process registry (the worker's flatfee_* metrics when workers run in this
+ * process, and process metrics) followed by BullMQ's gauges for every queue. BullMQ writes HELP/TYPE
+ * headers per queue; repeating them for the same metric makes the exposition invalid, so each header
+ * is kept once and the samples grouped under it.
  */
 export async function prometheusMetrics(queues: readonly Queue[]): Promise<string> {
   const [ours, ...texts] = await Promise.all([registryText(), ...queues.map((q) => q.exportPrometheusMetrics())]);
