@@ -19,6 +19,10 @@ export interface BenchOptions {
   pgbenchSeconds: number;
   only: Scenario[];
   resultsDir: string;
+  /** Prometheus metrics in the worker processes (METRICS_ENABLED). */
+  metrics: 'on' | 'off';
+  /** OpenTelemetry in the worker processes: off, on (spans made and dropped) or otlp (OTEL_* env). */
+  tracing: 'off' | 'on' | 'otlp';
 }
 
 function positive(value: string): number {
@@ -32,6 +36,13 @@ function scenarios(value: string): Scenario[] {
   const unknown = list.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
   if (unknown.length) throw new InvalidArgumentError(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
   return list as Scenario[];
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (value: string): T => {
+    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`one of ${values.join(', ')}`);
+    return value as T;
+  };
 }
 
 function pair(value: string): [number, number] {
@@ -57,7 +68,9 @@ export function parseArgs(argv: string[]): BenchOptions {
     .option('--rss-jobs <a,b>', 'job counts at which the worker’s peak RSS is compared', pair, [20000, 200000] as [number, number])
     .option('--pgbench-seconds <n>', 'duration of each pgbench run', positive, 10)
     .option('--only <list>', `scenarios to run (${SCENARIOS.join(',')}); ratios need ceiling and noop`, scenarios, [...SCENARIOS])
-    .option('--results-dir <dir>', 'where the JSON results go', 'bench/results');
+    .option('--results-dir <dir>', 'where the JSON results go', 'bench/results')
+    .option('--metrics <on|off>', 'Prometheus metrics in the worker processes (off: METRICS_ENABLED=false)', oneOf(['on', 'off'] as const), 'on')
+    .option('--tracing <off|on|otlp>', 'OpenTelemetry in the worker processes: on makes every span and drops it; otlp exports per OTEL_*', oneOf(['off', 'on', 'otlp'] as const), 'off');
   program.parse(argv, { from: 'user' });
   return program.opts<BenchOptions>();
 }

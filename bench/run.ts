@@ -11,6 +11,9 @@ import { closeAdmin, createTestDatabase } from '../test/helpers/db';
 // run on the same machine (bench/README.md). Figures belong here and in the README, never in tests.
 
 const opts = parseArgs(process.argv.slice(2));
+// Inherited by every worker process (bench/processes.ts forks with this environment).
+process.env.METRICS_ENABLED = opts.metrics === 'off' ? 'false' : 'true';
+process.env.BENCH_TRACING = opts.tracing;
 const want = (s: Scenario) => opts.only.includes(s);
 const rows = new Map<string, Row>();
 

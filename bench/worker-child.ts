@@ -4,6 +4,7 @@ import { createLogger } from '../src/logger';
 import { createKnex } from '../src/db/knex';
 import { redisOptions } from '../src/queues/connection';
 import { RETENTION, startWorkers, stopWorkers } from '../src/queues/worker';
+import { benchTracing } from './observability';
 
 // The worker under test, in its own process so its RSS and CPU are its own. Driven over IPC by
 // bench/run.ts: `stats` answers with counters, `stop` closes everything and exits.
@@ -16,6 +17,8 @@ const logger = createLogger(env.LOG_LEVEL || 'warn', false);
 const config = loadConfig(env);
 const concurrency = mode === 'noop' ? Number(env.WORKER_CONCURRENCY || 8) : config.workerConcurrency;
 const batchSize = Number(env.BATCH_SIZE || 50);
+// Before the knex below: pg is instrumented when knex loads it.
+const tracing = benchTracing(env.BENCH_TRACING);
 
 let queries = 0;
 let commits = 0;
@@ -64,6 +67,7 @@ process.on('message', async (msg: { cmd: string }) => {
     clearInterval(sampler);
     await stopWorkers(workers, 10000, logger);
     await knex.destroy();
+    await tracing?.shutdown();
     process.send!({ stopped: true }, () => process.exit(0));
   }
 });

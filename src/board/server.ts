@@ -13,6 +13,7 @@ import { QUEUE_NAMES } from '../queues/registry';
 import { basicAuth, BoardCredentials, resolveCredentials } from './auth';
 import { checkHealth } from './health';
 import { prometheusMetrics } from './metrics';
+import { enableProcessMetrics } from '../observability/metrics';
 
 export interface BoardOptions {
   knex: Knex;
@@ -116,6 +117,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   if (credentials.generated && options.host && options.host !== '127.0.0.1') {
     options.logger.warn({ requestedHost: options.host }, 'BOARD_HOST ignored: without BOARD_USER/BOARD_PASSWORD the board listens on 127.0.0.1 only');
   }
+  enableProcessMetrics();
   const queues = openQueues(options);
   const server = await listen(buildApp(options, queues, credentials), options.port, host).catch(async (err: unknown) => {
     await Promise.all(queues.map((q) => q.close()));

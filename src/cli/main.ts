@@ -16,6 +16,7 @@ import { runJobs, runRetry } from './jobs-command';
 import { registerHistory } from './history';
 import { registerExplain } from './explain';
 import { legacyMigrationCommands } from './migrate-legacy';
+import { startTracingFromEnv } from '../observability/tracing';
 
 function readPayload(arg: string): unknown {
   const text = arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg;
@@ -145,6 +146,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Before any knex exists: pg is instrumented when it is loaded. Nothing is loaded without OTEL_*.
+  const tracing = startTracingFromEnv();
   try {
     configureRedisCluster(process.env, loadConfig().queuePrefix);
     await buildProgram().parseAsync(argv);
@@ -157,5 +160,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`error: ${isDomainError(err) || err instanceof Error ? err.message : String(err)}\n`);
     return 1;
+  } finally {
+    // Flushes the spans still batched before the process exits.
+    await tracing?.shutdown();
   }
 }

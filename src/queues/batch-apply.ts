@@ -6,6 +6,7 @@ import { KeyRef, keyRefOf, payloadHash } from '../db/idempotency';
 import { isTransientFault, mapPgError } from '../db/pg-errors';
 import { ConflictError, isDomainError } from '../domain/errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
+import { observeBatch } from '../observability/metrics';
 import { validate } from '../validation';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { faultsBeforeCommit, finishOutcomes, journalScope, lockOrder } from './batch-finish';
@@ -113,6 +114,8 @@ async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: 
     const released = fresh.filter((_, i) => !decided[i].ok).map((k) => k.ref);
     await faultsBeforeCommit(def.name, items, outcomes);
     await trx.commit(writeTogether([...writes, resultsUpdate(applied), keysRelease(released), journalInsert(entries.filter((e): e is JournalEntry => e !== null))]));
+    // A batch that applied or replayed nothing committed no effect: counted as none.
+    if (outcomes.some((o) => o.ok)) observeBatch(def.name, items.length);
     return { outcomes, entries, later };
   });
 }

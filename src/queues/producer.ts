@@ -1,9 +1,10 @@
-import { ConnectionOptions, Job, JobsOptions, Queue } from 'bullmq';
+import { ConnectionOptions, Job, JobsOptions, Queue, Telemetry } from 'bullmq';
 import type { InferType } from 'yup';
 import { validate } from '../validation';
 import { redisOptions } from './connection';
 import { JOBS, QueueName } from './registry';
 import { RETENTION } from './worker';
+import { activeTelemetry } from '../observability/tracing';
 
 /** A job kind's payload, inferred from the same yup schema the worker validates with. */
 export type PayloadOf<Q extends QueueName> = InferType<(typeof JOBS)[Q]['schema']>;
@@ -21,6 +22,12 @@ export interface FlatFeeQueuesOptions {
   /** Must equal the workers' QUEUE_PREFIX (default `bull`); use a hash tag such as `{flatfee}` on Redis Cluster. */
   prefix?: string;
   defaultJobOptions?: JobsOptions;
+  /**
+   * BullMQ telemetry (e.g. `new BullMQOtel({ tracerName: 'billing' })` from bullmq-otel) so each add
+   * is a span whose context travels in the job to the worker's trace. Default: this process's
+   * tracing when it is on (observability/tracing.ts), else none.
+   */
+  telemetry?: Telemetry;
 }
 
 /** What a caller can read back about a job (results are kept per SPEC §3 retention). */
@@ -75,6 +82,7 @@ export class FlatFeeQueues {
         connection: this.options.connection ?? redisOptions(this.options.redisUrl ?? 'redis://127.0.0.1:6379', 'producer'),
         prefix: this.options.prefix ?? 'bull',
         defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...this.options.defaultJobOptions },
+        telemetry: this.options.telemetry ?? activeTelemetry(),
       });
       this.queues.set(name, queue);
     }

@@ -11,6 +11,9 @@ import { jobLogFailed, JobLogWrite, logToJob } from './journal-recorder';
 import { JobLogWriter } from './job-log';
 import { batchSettingsFromEnv } from './batch-item';
 import { createBatchRunner, JobRunner } from './batch-runner';
+import { enableProcessMetrics, observeCompleted, observeFailed } from '../observability/metrics';
+import { watchDbPool, watchRedis } from '../observability/resources';
+import { activeTelemetry } from '../observability/tracing';
 
 export interface WorkerDeps {
   knex: Knex;
@@ -76,12 +79,14 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
         throw new DomainError('unknown_job', `no handler for job "${job.name}" on queue "${job.queueName}"`);
       }
       const result = await run(def, job.data, { knex: deps.knex, logger: deps.logger, job, jobId: job.id ?? null, resumedAfterDelay: resumedAfterDelay(job), onJournal: (e) => (entry = e) });
+      observeCompleted(job, started, result.replayed);
       await logToJob(job, entry, deps.logger, writeLog);
       deps.logger.info({ ...fields, chargeId: fields.chargeId ?? result.chargeId, durationMs: ms(), outcome: result.replayed ? 'replayed' : 'applied' }, 'job completed');
       return result;
     } catch (err) {
       await logToJob(job, entry, deps.logger, writeLog);
       const outcome = await toBullMqOutcome(err, job, token);
+      observeFailed(job, started, errorCodeOf(err), outcome);
       if (outcome instanceof DelayedError) {
         deps.logger.info({ ...fields, durationMs: ms(), outcome: 'delayed' }, outcome.message);
       } else {
@@ -98,6 +103,8 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
   const batchSize = deps.batchSize ?? batchSettingsFromEnv().size;
   const logs = new JobLogWriter((job, _line, err) => jobLogFailed(deps.logger, job, err));
   const processor = createProcessor(deps, createBatchRunner(deps, batchSize), (job, line) => logs.write(job, line));
+  enableProcessMetrics();
+  watchDbPool(deps.knex);
   return (deps.queues ?? QUEUE_NAMES).map((queue) => {
     const worker = new Worker(queue, processor, {
       connection: redisOptions(deps.redisUrl, 'worker'),
@@ -109,7 +116,9 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
       // Per-minute completed/failed counts (about 120 KB per queue): without them BullMQ's
       // Prometheus export, served on the board's /metrics, reports 0 completed and 0 failed forever.
       metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
+      telemetry: activeTelemetry(),
     });
+    watchRedis(worker);
     worker.on('error', (err) => deps.logger.error({ queue, err }, 'worker error'));
     logs.attach(queue, worker.getBackend());
     return worker;

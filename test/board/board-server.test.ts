@@ -111,7 +111,10 @@ describe('board server: auth, read-only, /healthz and /metrics', () => {
     for (const queue of QUEUE_NAMES) expect(text).to.contain(`bullmq_job_completed_total{queue="${queue}"}`);
     const helps = text.split('\n').filter((l) => l.startsWith('# HELP '));
     expect(helps).to.have.length(new Set(helps).size);
-    expect(helps).to.have.length(3);
+    expect(helps.filter((h) => h.startsWith('# HELP bullmq_'))).to.have.length(3);
+    // The process registry comes first: process metrics under our prefix (observability/metrics.ts).
+    expect(text).to.match(/^# HELP flatfee_process_cpu_user_seconds_total /m);
+    expect(helps.every((h) => /^# HELP (bullmq|flatfee)_/.test(h))).to.equal(true);
   });
 
   it('refuses writes with 405 in read-only mode and allows them otherwise', async () => {
