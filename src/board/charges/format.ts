@@ -3,8 +3,10 @@ import { currencyPrecision, isCurrency, Money } from '../../domain/money';
 // Display formats for the explorer. Amounts arrive as decimal strings and are formatted from those
 // strings (Intl.NumberFormat formats a numeric string exactly), never through a JS number.
 
-type StringFormat = (value: string) => string;
+type StringFormat = (value: string) => Intl.NumberFormatPart[];
 const formatters = new Map<string, StringFormat>();
+// Intl refuses more than 20 fraction digits; longer fractions are spliced in from the Decimal below.
+const INTL_MAX_FRACTION = 20;
 
 function formatterFor(currency: string, fractionDigits: number): StringFormat {
   const key = `${currency}:${fractionDigits}`;
@@ -15,10 +17,10 @@ function formatterFor(currency: string, fractionDigits: number): StringFormat {
       style: 'currency',
       currency,
       minimumFractionDigits: minor,
-      maximumFractionDigits: Math.max(minor, fractionDigits),
+      maximumFractionDigits: Math.min(INTL_MAX_FRACTION, Math.max(minor, fractionDigits)),
     });
-    // ES2023 lets format() take a decimal string; the ES2022 lib typings only know numbers.
-    format = (nf.format as unknown as StringFormat).bind(nf);
+    // ES2023 lets formatToParts() take a decimal string (formatted exactly); the ES2022 typings only know numbers.
+    format = (nf.formatToParts as unknown as StringFormat).bind(nf);
     formatters.set(key, format);
   }
   return format;
@@ -31,7 +33,10 @@ function formatterFor(currency: string, fractionDigits: number): StringFormat {
 export function formatMoney(amount: string, currency: string): string {
   const value = new Money(amount);
   if (!isCurrency(currency)) return `${value.toFixed()} ${currency}`;
-  return formatterFor(currency, value.decimalPlaces())(value.toFixed());
+  const digits = value.decimalPlaces();
+  const parts = formatterFor(currency, digits)(value.toFixed(Math.min(digits, INTL_MAX_FRACTION), Money.ROUND_DOWN));
+  const fraction = value.abs().toFixed().split('.')[1] ?? '';
+  return parts.map((p) => (p.type === 'fraction' && digits > INTL_MAX_FRACTION ? fraction : p.value)).join('');
 }
 
 /** ISO instant → `2026-01-01 00:00:00 UTC`; null → an en dash. */

@@ -33,7 +33,7 @@ dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
 .banner { padding: 10px 14px; border-radius: 6px; margin: 8px 0 12px; font-weight: 600; }
 .banner.deleted { background: #ffebe9; border: 1px solid #ff8182; color: #82071e; }
 .banner.warn { background: #fff8c5; border: 1px solid #d4a72c; }
-.muted { color: var(--muted); } .small { font-size: 12px; }
+.muted { color: var(--muted); } .small { font-size: 12px; } .nowrap { white-space: nowrap; }
 .totals { display: grid; grid-template-columns: repeat(8, minmax(0, 1fr)); border: 1px solid var(--line); border-radius: 6px; overflow: hidden; }
 .totals div { padding: 6px 10px; border-right: 1px solid var(--line); } .totals div:last-child { border-right: 0; }
 .totals span { display: block; color: var(--muted); font-size: 12px; } .totals b { font-variant-numeric: tabular-nums; }
@@ -45,6 +45,7 @@ form.search label { display: flex; flex-direction: column; font-size: 12px; colo
 form.search input { font: inherit; padding: 5px 8px; border: 1px solid var(--line); border-radius: 6px; min-width: 220px; }
 form.search button { font: inherit; padding: 5px 14px; border-radius: 6px; border: 1px solid #1f883d; background: #1f883d; color: #fff; }
 .error-text { color: var(--bad); }
+table.journal td.error { min-width: 240px; max-width: 360px; overflow-wrap: anywhere; }
 `;
 
 export const CONTENT_SECURITY_POLICY = [
@@ -59,7 +60,7 @@ export const CONTENT_SECURITY_POLICY = [
 export function page(title: string, body: Interpolation): string {
   const doc = html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${title} · flatfee-worker</title><style>${staticHtml(CSS)}</style></head>
+<meta name="referrer" content="no-referrer"><link rel="icon" href="/static/favicon-32x32.png"><title>${title} · flatfee-worker</title><style>${staticHtml(CSS)}</style></head>
 <body><header class="top"><a class="title" href="/charges">flatfee-worker · Charge explorer</a>
 <nav><a href="/charges">Find a charge</a><a href="/">Bull Board</a></nav></header>
 <main>${body}</main></body></html>

@@ -66,16 +66,17 @@ function runs(doc: ChargeDocument): Html {
   }`;
 }
 
-function moves(e: Entry, currency: string): string {
-  return e.moved.length ? e.moved.map((m) => `${m.key} ${formatMoney(m.from, currency)} → ${formatMoney(m.to, currency)}`).join(', ') : '–';
+function moves(e: Entry, currency: string): Html | string {
+  if (e.moved.length === 0) return '–';
+  return html`${e.moved.map((m, i) => html`${i > 0 ? html`<br>` : null}${m.key} ${formatMoney(m.from, currency)} → ${formatMoney(m.to, currency)}`)}`;
 }
 
 function journalRow(e: Entry, currency: string): Html {
   const job = e.jobId ? html`<a class="job" href="${jobHref(e.queue, e.jobId)}">${e.jobId}</a>` : html`<span class="muted">–</span>`;
   const error = e.errorCode ? html`<code class="error-text">${e.errorCode}</code><br><span class="small muted">${e.errorMessage ?? ''}</span>` : '–';
-  return html`<tr data-entry="${e.id}" data-outcome="${e.outcome}"><td class="mono">${formatTime(e.finishedAt)}</td><td>${e.queue}</td><td>${job}</td>
-<td class="num">${e.attempt ?? '–'}</td><td>${badge(e.outcome)}</td><td>${error}</td>
-<td class="small">${e.outcome === 'applied' ? describeChanges(e.changes) : '–'}</td><td class="small">${moves(e, currency)}</td></tr>`;
+  return html`<tr data-entry="${e.id}" data-outcome="${e.outcome}"><td class="mono nowrap">${formatTime(e.finishedAt)}</td><td class="nowrap">${e.queue}</td><td>${job}</td>
+<td class="num">${e.attempt ?? '–'}</td><td>${badge(e.outcome)}</td><td class="error">${error}</td>
+<td class="small">${e.outcome === 'applied' ? describeChanges(e.changes) : '–'}</td><td class="small nowrap">${moves(e, currency)}</td></tr>`;
 }
 
 function journal(doc: ChargeDocument): Html {
