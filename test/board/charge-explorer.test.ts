@@ -5,7 +5,9 @@ import { BoardServer } from '../../src/board/server';
 import { explainCharge } from '../../src/cli/explain';
 import { loadHistory } from '../../src/cli/history';
 import { chargeJson, toPlainJson } from '../../src/cli/render';
+import { toDbRun } from '../../src/db/mapping';
 import { getCharge } from '../../src/db/read-charge';
+import { provisionRun } from '../../src/domain/run';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, correction, NS } from '../helpers/fixtures';
 import { useWorkerHarness } from '../helpers/queue';
@@ -164,5 +166,18 @@ describe('charge explorer over HTTP: auth, 404, escaping, JSON, read-only, searc
     const html = await (await get(`/charges?namespace=${NS}&customer=${CUSTOMER}&limit=2`)).text();
     expect(html).to.contain('<td class="num">$12.50</td>\n<td class="num">$0.00</td>');
     expect(html).to.contain(`<a rel="next" href="/charges?namespace=${NS}&amp;customer=${CUSTOMER}&amp;page=2&amp;limit=2">older →</a>`);
+  });
+
+  it('shows prior runs collapsed under the current one, each with why it is no longer current', async () => {
+    // given: a run a credit note invalidated before the current one (as older deployments have them)
+    const charge = (await getCharge(db().knex, NS, middle))!;
+    const voided = { ...provisionRun(charge, ulid(T0 - 1000), new Date(T0 - 1000)), type: 'invalid_due_to_unsupported_credit_note' as const };
+    await db().knex('charge_flat_fee_runs').insert(toDbRun(voided));
+    const body = await (await get(`/charges/${NS}/${middle}`)).text();
+    expect(body).to.contain('<h2>Prior runs <span class="muted small">(1)</span></h2>');
+    const prior = body.match(/<details class="prior" data-run="(\w+)"><summary>[\s\S]*?<\/summary>/)!;
+    expect(prior[1]).to.equal(voided.id);
+    expect(prior[0]).to.contain('<span class="small muted why-prior">voided: invalidated by an unsupported credit note</span>');
+    expect(prior[0]).to.contain('total $0.00');
   });
 });
