@@ -25,6 +25,7 @@ describe('charge explorer over HTTP: auth, 404, escaping, JSON, read-only, searc
   let board: BoardServer;
   // Ids in creation order, so "newest first" has one right answer even within one second.
   const [oldest, middle, newest] = [ulid(T0), ulid(T0 + 1000), ulid(T0 + 2000)];
+  const never = ulid(T0 + 3000);
   let allocationId: string;
 
   const get = (path: string, headers: Record<string, string> = basicHeader()) => fetch(new URL(path, board.url), { headers, redirect: 'manual' });
@@ -44,6 +45,9 @@ describe('charge explorer over HTTP: auth, 404, escaping, JSON, read-only, searc
     await run('allocate-credit', { namespace: NS, chargeId: oldest, realizations: [correction('-10', allocationId)] });
     await run('create-charge', chargePayload({ id: middle, customerId: CUSTOMER, settlementMode: 'invoice_only', amountBeforeProration: '250' }));
     await run('create-charge', chargePayload({ id: newest, customerId: CUSTOMER, settlementMode: 'credit_only', amountBeforeProration: '12.5' }));
+    // and a create-charge the worker refused, so its id names no charge but has a journal
+    const refused = await h().run('create-charge', chargePayload({ id: never, amountBeforeProration: 12.5 }));
+    expect(refused.failedReason).to.match(/^validation_failed: /);
     board = await startExplorerBoard(db(), h().prefix);
   });
 
@@ -72,6 +76,18 @@ describe('charge explorer over HTTP: auth, 404, escaping, JSON, read-only, searc
     const json = await getJson(`/charges/${NS}/${unknown}`);
     expect(json.status).to.equal(404);
     expect(await json.json()).to.deep.equal({ error: 'charge_not_found', message: `charge not found [namespace=${NS} charge_id=${unknown}]` });
+  });
+
+  it('answers 404 for an id no charge has, and shows the jobs that named it and why they were refused', async () => {
+    const page = await get(`/charges/${NS}/${never}`);
+    expect(page.status).to.equal(404);
+    const rows = (await page.text()).match(/<tr data-entry="\d+" data-outcome="\w+">[\s\S]*?<\/tr>/g)!;
+    expect(rows).to.have.length(1);
+    expect(rows[0]).to.match(/data-outcome="rejected"><td class="mono nowrap">[^<]+ UTC<\/td><td class="nowrap">create-charge<\/td>/);
+    expect(rows[0]).to.contain('<code class="error-text">validation_failed</code>');
+    const json: any = await (await getJson(`/charges/${NS}/${never}`)).json();
+    expect(json.history).to.deep.equal(asJson(await loadHistory(db().knex, NS, never)));
+    expect(json.history.entries.map((e: any) => [e.queue, e.outcome, e.errorCode])).to.deep.equal([['create-charge', 'rejected', 'validation_failed']]);
   });
 
   it('renders markup from names, metadata and annotations as text, under a strict CSP', async () => {
@@ -179,5 +195,22 @@ describe('charge explorer over HTTP: auth, 404, escaping, JSON, read-only, searc
     expect(prior[1]).to.equal(voided.id);
     expect(prior[0]).to.contain('<span class="small muted why-prior">voided: invalidated by an unsupported credit note</span>');
     expect(prior[0]).to.contain('total $0.00');
+  });
+
+  it('answers 500 naming the code when the charge points at a run it does not own, as a page and as JSON', async () => {
+    // given: a pointer to another charge's run, which getCharge refuses rather than showing a silent null
+    const runId = (await getCharge(db().knex, NS, middle))!.currentRealizationRunId;
+    await db().knex('charge_flat_fees').where({ namespace: NS, id: newest }).update({ current_realization_run_id: runId });
+    const page = await get(`/charges/${NS}/${newest}`);
+    expect(page.status).to.equal(500);
+    expect(await page.text()).to.contain(
+      `<p class="error-text"><code>current_realization_run_not_loaded</code>: current realization run [id=${runId}] not loaded for flat fee charge [id=${newest}]</p>`,
+    );
+    const json = await getJson(`/charges/${NS}/${newest}`);
+    expect(json.status).to.equal(500);
+    expect(await json.json()).to.deep.equal({
+      error: 'current_realization_run_not_loaded',
+      message: `current_realization_run_not_loaded: current realization run [id=${runId}] not loaded for flat fee charge [id=${newest}]`,
+    });
   });
 });

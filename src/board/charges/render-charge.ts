@@ -1,15 +1,13 @@
-import { describeChanges } from '../../domain/journal';
 import { formatMoney, formatPeriod, formatSpan, formatTime, words } from './format';
 import { html, Html } from './html';
-import { badge, jobHref, page } from './layout';
+import { badge, page } from './layout';
 import type { ChargeDocument } from './load';
+import { journalSection } from './render-journal';
 import { runBody } from './render-run';
 import { realizedOn, whyPrior } from './view';
 
 // The charge page: the charge, its proration receipt, the current run, prior runs (collapsed) and
 // the journal, top to bottom in the order an operator asks "why is its balance what it is?".
-
-type Entry = ChargeDocument['history']['entries'][number];
 
 function head(doc: ChargeDocument): Html {
   const c = doc.charge;
@@ -66,27 +64,6 @@ function runs(doc: ChargeDocument): Html {
   }`;
 }
 
-function moves(e: Entry, currency: string): Html | string {
-  if (e.moved.length === 0) return '–';
-  return html`${e.moved.map((m, i) => html`${i > 0 ? html`<br>` : null}${m.key} ${formatMoney(m.from, currency)} → ${formatMoney(m.to, currency)}`)}`;
-}
-
-function journalRow(e: Entry, currency: string): Html {
-  const job = e.jobId ? html`<a class="job" href="${jobHref(e.queue, e.jobId)}">${e.jobId}</a>` : html`<span class="muted">–</span>`;
-  const error = e.errorCode ? html`<code class="error-text">${e.errorCode}</code><br><span class="small muted">${e.errorMessage ?? ''}</span>` : '–';
-  return html`<tr data-entry="${e.id}" data-outcome="${e.outcome}"><td class="mono nowrap">${formatTime(e.finishedAt)}</td><td class="nowrap">${e.queue}</td><td>${job}</td>
-<td class="num">${e.attempt ?? '–'}</td><td>${badge(e.outcome)}</td><td class="error">${error}</td>
-<td class="small">${e.outcome === 'applied' ? describeChanges(e.changes) : '–'}</td><td class="small nowrap">${moves(e, currency)}</td></tr>`;
-}
-
-function journal(doc: ChargeDocument): Html {
-  const entries = doc.history.entries;
-  if (entries.length === 0) return html`<h2>Journal</h2><p class="muted">No journal entries (the charge predates the journal).</p>`;
-  return html`<h2>Journal <span class="muted small">(${entries.length} deliveries, oldest first)</span></h2>
-<table class="journal"><thead><tr><th>Finished</th><th>Queue</th><th>Job</th><th class="num">Attempt</th><th>Outcome</th><th>Error</th><th>Rows changed</th><th>Totals moved</th></tr></thead>
-<tbody>${entries.map((e) => journalRow(e, doc.charge.currency))}</tbody></table>`;
-}
-
 export function renderChargePage(doc: ChargeDocument): string {
-  return page(`Charge ${doc.charge.id}`, [head(doc), receipt(doc), runs(doc), journal(doc)]);
+  return page(`Charge ${doc.charge.id}`, [head(doc), receipt(doc), runs(doc), journalSection(doc.history.entries, doc.charge.currency)]);
 }

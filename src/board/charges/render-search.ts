@@ -1,7 +1,9 @@
+import type { History } from '../../cli/history';
 import type { ChargeListPage, ChargeLocation } from '../../db/charge-search';
 import { formatMoney, formatTime, words } from './format';
 import { html, Html } from './html';
 import { badge, chargeHref, page, searchForm } from './layout';
+import { journalSection } from './render-journal';
 
 // The /charges page: the search form, and what a search found.
 
@@ -59,9 +61,12 @@ export function renderSearchPage(query: SearchQuery, outcome: SearchOutcome): st
   return page('Find a charge', [html`<h1>Find a charge</h1>`, searchForm(query), outcomeBody(outcome)]);
 }
 
-export function renderNotFoundPage(namespace: string, chargeId: string): string {
+/** No such charge; jobs that named the id anyway (a rejected create-charge, say) are listed, as they explain why. */
+export function renderNotFoundPage(namespace: string, chargeId: string, history: History | null): string {
+  const entries = history?.entries ?? [];
   return page('Charge not found', [
     html`<h1>Charge not found</h1><p class="error-text">No charge <code>${chargeId}</code> in namespace <code>${namespace}</code>.</p>`,
-    searchForm({ q: chargeId }),
+    searchForm({ q: chargeId, namespace }),
+    entries.length ? html`<p>Jobs named this id nonetheless:</p>${journalSection(entries, null)}` : null,
   ]);
 }

@@ -1,6 +1,7 @@
 import express, { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { loadHistory } from '../../cli/history';
 import { listChargesOfCustomer, locateCharge } from '../../db/charge-search';
 import { isDomainError } from '../../domain/errors';
 import { html } from './html';
@@ -94,7 +95,10 @@ function errorPage(logger: Logger): ErrorRequestHandler {
     logger.error({ err, path: req.path }, 'charge explorer: request failed');
     res.status(500);
     if (wantsJson(req)) res.json({ error: code, message });
-    else res.type('html').send(page('Error', html`<h1>Could not read this charge</h1><p class="error-text"><code>${code}</code>: ${message}</p>`));
+    else {
+      const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
+      res.type('html').send(page('Error', html`<h1>Could not read this charge</h1><p class="error-text"><code>${code}</code>: ${text}</p>`));
+    }
   };
 }
 
@@ -109,9 +113,11 @@ export function chargeExplorer(knex: Knex, logger: Logger): express.Router {
     const { namespace, chargeId } = req.params as { namespace: string; chargeId: string };
     const doc = await loadChargeDocument(knex, namespace, chargeId);
     if (!doc) {
+      const history = await loadHistory(knex, namespace, chargeId);
       res.status(404);
-      if (wantsJson(req)) res.json({ error: 'charge_not_found', message: `charge not found [namespace=${namespace} charge_id=${chargeId}]` });
-      else res.type('html').send(renderNotFoundPage(namespace, chargeId));
+      const message = `charge not found [namespace=${namespace} charge_id=${chargeId}]`;
+      if (wantsJson(req)) res.json({ error: 'charge_not_found', message, ...(history ? { history } : {}) });
+      else res.type('html').send(renderNotFoundPage(namespace, chargeId, history));
       return;
     }
     if (wantsJson(req)) res.json(doc);
