@@ -158,6 +158,18 @@ describe('charge explorer in a real browser', () => {
     await page.close();
   });
 
+  it("leads from the charge to its customer's charges, with status, amount and realized credits", async function () {
+    this.timeout(30000);
+    const { page, problems } = await open(new URL(`/charges/${NS}/${chargeId}`, board.url).toString());
+    await Promise.all([page.waitForURL(/\/charges\?namespace=ns-test&customer=cust-acme$/), page.getByRole('link', { name: 'cust-acme' }).click()]);
+    const rows = await page.locator('table.charges tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children as ArrayLike<{ textContent: string | null }>, (td) => td.textContent!.trim())));
+    expect(rows.map((r) => r.slice(1, 5))).to.deep.equal([['deleted', 'credit then invoice', '$48.39', '$0.00']]);
+    expect(rows[0][0]).to.equal(`${chargeId}Platform fee — Pro plan`);
+    expect(problems).to.deep.equal([]);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'charge-explorer-customer.png') });
+    await page.close();
+  });
+
   it("links to the explorer from Bull Board's header", async function () {
     this.timeout(30000);
     const { page } = await open(board.url);
