@@ -162,9 +162,17 @@ describe('charge explorer over HTTP: auth, 404, escaping, JSON, read-only, searc
     const elsewhere = await get(`/charges?q=${oldest}&namespace=ns-other`);
     expect(elsewhere.status).to.equal(404);
     expect(await elsewhere.text()).to.contain(`No charge ${oldest} in namespace ns-other.`);
-    const missing = await getJson(`/charges?q=${ulid(T0)}`);
+    const missingId = ulid(T0);
+    const missing = await getJson(`/charges?q=${missingId}`);
     expect(missing.status).to.equal(404);
-    expect(await missing.json()).to.deep.include({ kind: 'not_found' });
+    expect(await missing.json()).to.deep.equal({ kind: 'not_found', message: `No charge ${missingId} in any namespace.` });
+    const noNamespace = await getJson(`/charges?customer=${CUSTOMER}`);
+    expect(noNamespace.status).to.equal(400);
+    expect(await noNamespace.json()).to.deep.equal({ kind: 'incomplete', message: "A customer's charges are listed within one namespace: give the namespace too." });
+    // a NUL, which PostgreSQL text cannot hold, finds nothing instead of failing the query
+    expect((await get(`/charges?q=a%00b`)).status).to.equal(404);
+    expect((await get(`/charges?namespace=ns%00&customer=${CUSTOMER}`)).status).to.equal(404);
+    expect((await get(`/charges/ns%00/${oldest}`)).status).to.equal(404);
   });
 
   it("lists a customer's charges newest first, a page at a time, with status, mode, amount and realized credits", async () => {

@@ -21,6 +21,7 @@ export type SearchOutcome =
   | { kind: 'form' }
   | { kind: 'ambiguous'; matches: ChargeLocation[] }
   | { kind: 'not_found'; message: string }
+  | { kind: 'incomplete'; message: string }
   | { kind: 'list'; namespace: string; customerId: string; page: number; pageSize: number; result: ChargeListPage };
 
 function listHref(o: Extract<SearchOutcome, { kind: 'list' }>, pageNumber: number): string {
@@ -47,6 +48,7 @@ function outcomeBody(o: SearchOutcome): Html | null {
     case 'form':
       return html`<p class="muted">Paste a charge id (its namespace is found when the id is unique), or give a namespace and a customer to list their charges, newest first.</p>`;
     case 'not_found':
+    case 'incomplete':
       return html`<p class="error-text" role="status">${o.message}</p>`;
     case 'ambiguous':
       return html`<p>This id exists in ${o.matches.length} namespaces; pick one:</p><ul>${o.matches.map(

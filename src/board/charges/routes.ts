@@ -41,6 +41,11 @@ function text(value: unknown): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 }
 
+/** PostgreSQL text cannot hold NUL: such an id names no charge, rather than failing the query. */
+function storable(...values: Array<string | undefined>): boolean {
+  return values.every((v) => v === undefined || !v.includes('\u0000'));
+}
+
 function parseQuery(req: Request): SearchQuery {
   const q = text(req.query.q);
   const pageNumber = Number(text(req.query.page) ?? '1');
@@ -56,6 +61,7 @@ function parseQuery(req: Request): SearchQuery {
 }
 
 async function search(knex: Knex, query: SearchQuery): Promise<SearchOutcome | { kind: 'redirect'; to: string }> {
+  if (!storable(query.q, query.namespace, query.customer)) return { kind: 'not_found', message: 'No charge has an id, namespace or customer with a NUL character.' };
   if (query.q) {
     const found = (await locateCharge(knex, query.q)).filter((m) => !query.namespace || m.namespace === query.namespace);
     if (found.length === 1) return { kind: 'redirect', to: chargeHref(found[0].namespace, found[0].id) };
@@ -68,13 +74,12 @@ async function search(knex: Knex, query: SearchQuery): Promise<SearchOutcome | {
     const result = await listChargesOfCustomer(knex, query.namespace, query.customer, { offset, limit: query.pageSize });
     return { kind: 'list', namespace: query.namespace, customerId: query.customer, page: query.page, pageSize: query.pageSize, result };
   }
-  if (query.customer) return { kind: 'not_found', message: "A customer's charges are listed within one namespace: give the namespace too." };
+  if (query.customer) return { kind: 'incomplete', message: "A customer's charges are listed within one namespace: give the namespace too." };
   return { kind: 'form' };
 }
 
 function statusOf(outcome: SearchOutcome): number {
-  if (outcome.kind !== 'not_found') return 200;
-  return outcome.message.startsWith('No charge') ? 404 : 400;
+  return outcome.kind === 'not_found' ? 404 : outcome.kind === 'incomplete' ? 400 : 200;
 }
 
 function sendSearch(req: Request, res: Response, query: SearchQuery, outcome: Awaited<ReturnType<typeof search>>): void {
@@ -111,9 +116,9 @@ export function chargeExplorer(knex: Knex, logger: Logger): express.Router {
   });
   router.get('/:namespace/:chargeId', async (req, res) => {
     const { namespace, chargeId } = req.params as { namespace: string; chargeId: string };
-    const doc = await loadChargeDocument(knex, namespace, chargeId);
+    const doc = storable(namespace, chargeId) ? await loadChargeDocument(knex, namespace, chargeId) : null;
     if (!doc) {
-      const history = await loadHistory(knex, namespace, chargeId);
+      const history = storable(namespace, chargeId) ? await loadHistory(knex, namespace, chargeId) : null;
       res.status(404);
       const message = `charge not found [namespace=${namespace} charge_id=${chargeId}]`;
       if (wantsJson(req)) res.json({ error: 'charge_not_found', message, ...(history ? { history } : {}) });
