@@ -101,6 +101,7 @@ describe('charge explorer in a real browser', () => {
     expect(await banner.innerText()).to.equal('Deleted charge: deleted at 2026-01-20 00:00:00 UTC. Its runs and journal are kept as history.');
     expect(await banner.evaluate((el: any) => el.ownerDocument.defaultView.getComputedStyle(el).backgroundColor)).to.equal('rgb(255, 235, 233)');
     expect(await page.locator('dd[data-status]').innerText()).to.equal('deleted');
+    expect(await page.locator('dd[data-realized-credits]').innerText()).to.equal('$0.00 = $20.00 allocated − $20.00 corrected (current run)');
     expect(await page.locator('[data-ratio]').innerText()).to.equal('15/31');
     expect(await page.locator('[data-rounding-delta]').innerText()).to.equal('$0.00290322580645161290322580645161290323');
 

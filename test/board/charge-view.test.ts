@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { formatMoney, formatTime } from '../../src/board/charges/format';
 import { html } from '../../src/board/charges/html';
 import type { ChargeDocument, RunJson } from '../../src/board/charges/load';
-import { nestRealizations, RealizationJson, realizedOn, whyPrior } from '../../src/board/charges/view';
+import { creditBreakdown, nestRealizations, RealizationJson, realizedOn, whyPrior } from '../../src/board/charges/view';
 
 // The explorer's pure parts: amounts as text, escaping, nesting and the reasons a run is prior.
 
@@ -53,7 +53,10 @@ describe('charge explorer views: money, escaping, nesting, prior runs', () => {
       ['A2', '50', []],
       ['C3', null, []],
     ]);
-    expect(realizedOn(run('R', { creditRealizations: nodes.flatMap((n) => [n.realization, ...n.corrections]) }))).to.equal('69');
+    const all = nodes.flatMap((n) => [n.realization, ...n.corrections]);
+    expect(realizedOn(run('R', { creditRealizations: all }))).to.equal('69');
+    expect(creditBreakdown(run('R', { creditRealizations: all }))).to.deep.equal({ allocated: '80', takenBack: '11', realized: '69', voided: false });
+    expect(creditBreakdown(run('R', { deletedAt: '2026-01-03T00:00:00.000Z', creditRealizations: all }))).to.deep.equal({ allocated: '80', takenBack: '11', realized: '0', voided: true });
     expect(realizedOn(run('R', { type: 'invalid_due_to_unsupported_credit_note', creditRealizations: [realization('A', 'allocation', '5')] }))).to.equal('0');
   });
 

@@ -1,13 +1,21 @@
 import { formatMoney, formatPeriod, formatSpan, formatTime, words } from './format';
 import { html, Html } from './html';
 import { badge, page } from './layout';
-import type { ChargeDocument } from './load';
+import type { ChargeDocument, RunJson } from './load';
 import { journalSection } from './render-journal';
 import { runBody } from './render-run';
-import { realizedOn, whyPrior } from './view';
+import { creditBreakdown, whyPrior } from './view';
 
 // The charge page: the charge, its proration receipt, the current run, prior runs (collapsed) and
 // the journal, top to bottom in the order an operator asks "why is its balance what it is?".
+
+/** `$0.00 = $20.00 allocated − $20.00 corrected`: the balance with what makes it up, on the current run. */
+function realizedText(current: RunJson | null, currency: string): Html {
+  if (!current) return html`${formatMoney('0', currency)} <span class="muted small">(no current run)</span>`;
+  const b = creditBreakdown(current);
+  const parts = `${formatMoney(b.allocated, currency)} allocated − ${formatMoney(b.takenBack, currency)} corrected`;
+  return html`<b>${formatMoney(b.realized, currency)}</b> <span class="muted small">${b.voided ? `(the current run is voided; its rows: ${parts})` : `= ${parts} (current run)`}</span>`;
+}
 
 function head(doc: ChargeDocument): Html {
   const c = doc.charge;
@@ -22,7 +30,7 @@ function head(doc: ChargeDocument): Html {
 <dt>Settlement mode</dt><dd>${words(c.settlementMode)}</dd><dt>Payment term</dt><dd>${words(c.paymentTerm)}</dd>
 <dt>Amount before proration</dt><dd>${formatMoney(c.amountBeforeProration, c.currency)}</dd>
 <dt>Amount after proration</dt><dd><b>${formatMoney(c.amountAfterProration, c.currency)}</b></dd>
-<dt>Realized credits</dt><dd>${current ? formatMoney(realizedOn(current), c.currency) : formatMoney('0', c.currency)} <span class="muted small">(current run)</span></dd>
+<dt>Realized credits</dt><dd data-realized-credits>${realizedText(current, c.currency)}</dd>
 <dt>Pro-rating</dt><dd>${words(c.proRating)}</dd>
 <dt>Service period</dt><dd>${formatPeriod(c.servicePeriod)}</dd><dt>Full service period</dt><dd>${formatPeriod(c.fullServicePeriod)}</dd>
 <dt>Billing period</dt><dd>${formatPeriod(c.billingPeriod)}</dd><dt>Invoice at</dt><dd>${formatTime(c.invoiceAt)}</dd>

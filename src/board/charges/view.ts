@@ -51,6 +51,16 @@ export function realizedOn(run: RunJson): string {
   return sum(run.creditRealizations.filter((r) => r.deletedAt === null).map((r) => new Money(r.amount))).toFixed();
 }
 
+/**
+ * What the realized amount is made of: live allocations, and what live corrections took back (as a
+ * positive amount). A voided run realizes nothing whatever its rows say.
+ */
+export function creditBreakdown(run: RunJson): { allocated: string; takenBack: string; realized: string; voided: boolean } {
+  const live = run.creditRealizations.filter((r) => r.deletedAt === null);
+  const total = (type: RealizationJson['type']) => sum(live.filter((r) => r.type === type).map((r) => new Money(r.amount)));
+  return { allocated: total('allocation').toFixed(), takenBack: total('correction').neg().toFixed(), realized: realizedOn(run), voided: isVoidedRun(run) };
+}
+
 type Entry = History['entries'][number];
 
 /** The applied journal entry after which the charge named another run than `runId`, if the journal saw it. */
