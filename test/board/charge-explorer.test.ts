@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { ulid } from 'ulid';
 import { CONTENT_SECURITY_POLICY } from '../../src/board/charges/layout';
@@ -18,6 +21,7 @@ const ESCAPED = '&lt;script&gt;alert(1)&lt;/script&gt;';
 const CUSTOMER = 'cust-explorer';
 const T0 = Date.parse('2026-01-05T00:00:00Z');
 const asJson = (value: unknown) => JSON.parse(JSON.stringify(value));
+const BIN = path.resolve(__dirname, '../../bin/flatfee-worker.js');
 
 describe('charge explorer over HTTP: auth, 404, escaping, JSON, read-only, search', () => {
   const db = useTestDatabase('charge_explorer');
@@ -126,6 +130,16 @@ describe('charge explorer over HTTP: auth, 404, escaping, JSON, read-only, searc
       ['allocate-credit', 'applied'],
       ['allocate-credit', 'applied'],
     ]);
+  });
+
+  it('serves the very documents the CLI prints for charge, history and explain --json', async function () {
+    this.timeout(30000);
+    const cli = async (...args: string[]) => {
+      const env = { ...process.env, DATABASE_URL: db().url, LOG_LEVEL: 'silent' };
+      return JSON.parse((await promisify(execFile)('node', [BIN, ...args, NS, oldest, '--json'], { env })).stdout);
+    };
+    const [charge, history, proration] = await Promise.all([cli('charge'), cli('history'), cli('explain')]);
+    expect(await (await getJson(`/charges/${NS}/${oldest}`)).json()).to.deep.equal({ charge, history, proration });
   });
 
   it('shows allocations with their remaining amount and corrections nested under them, amounts in the currency', async () => {
