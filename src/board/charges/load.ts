@@ -31,16 +31,21 @@ export interface ChargeDocument {
   proration: ExplanationJson;
 }
 
+/**
+ * One snapshot (a read-only REPEATABLE READ transaction): a job committing between the reads would
+ * otherwise show a journal entry whose effect the runs above it do not have yet.
+ */
 export async function loadChargeDocument(knex: Knex, namespace: string, chargeId: string): Promise<ChargeDocument | null> {
-  const charge = await getCharge(knex, namespace, chargeId, { expand: ['realizations', 'detailedLines'] });
-  if (!charge) return null;
-  const [history, explanation] = await Promise.all([loadHistory(knex, namespace, chargeId), explainCharge(knex, namespace, chargeId)]);
-  // Both exist once the charge does; a charge deleted from the table between the reads answers 404.
-  if (!history || !explanation) return null;
-  return {
-    charge: chargeJson(charge) as ChargeJson,
-    history,
-    proration: toPlainJson(explanation) as ExplanationJson,
-  };
+  return knex.transaction(
+    async (trx) => {
+      const charge = await getCharge(trx, namespace, chargeId, { expand: ['realizations', 'detailedLines'] });
+      if (!charge) return null;
+      const history = await loadHistory(trx, namespace, chargeId);
+      const explanation = await explainCharge(trx, namespace, chargeId);
+      // Both exist once the charge does (same snapshot); the check only satisfies their types.
+      if (!history || !explanation) return null;
+      return { charge: chargeJson(charge) as ChargeJson, history, proration: toPlainJson(explanation) as ExplanationJson };
+    },
+    { isolationLevel: 'repeatable read', readOnly: true },
+  );
 }
-
