@@ -11,6 +11,7 @@ import type { Config } from '../config';
 import { redisOptions } from '../queues/connection';
 import { QUEUE_NAMES } from '../queues/registry';
 import { basicAuth, BoardCredentials, resolveCredentials } from './auth';
+import { chargeExplorer } from './charges/routes';
 import { checkHealth } from './health';
 import { prometheusMetrics } from './metrics';
 import { enableProcessMetrics } from '../observability/metrics';
@@ -75,7 +76,10 @@ function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCred
   createBullBoard({
     queues: queues.map((q) => withChargeInName(new BullMQAdapter(q, { readOnlyMode: options.readOnly }))),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'flatfee-worker', hideDocsLink: true } },
+    options: {
+      // The header's link menu leads to the charge explorer served by this same server (SPEC §6).
+      uiConfig: { boardTitle: 'flatfee-worker', hideDocsLink: true, miscLinks: [{ text: 'Charge explorer', url: '/charges' }] },
+    },
   });
   const app = express();
   app.disable('x-powered-by');
@@ -91,6 +95,7 @@ function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCred
       next(err);
     }
   });
+  app.use('/charges', chargeExplorer(options.knex, options.logger));
   app.use('/', serverAdapter.getRouter());
   return app;
 }
