@@ -129,13 +129,6 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
 
     // Then the same process finished everything, the killed transactions were retried, the ledger is exact
     const done = await waitForFinished(queues, sent, { timeoutMs: 5000 });
-    if (done.completed !== sent) {
-      for (const phase of scenario.phases) for (const j of phase) {
-        const job = await Job.fromId(queues.queue(j.queue), j.jobId);
-        const state = job ? await job.getState() : 'missing';
-        if (state !== 'completed') process.stderr.write(`DEBUG ${j.jobId} ${state} ${JSON.stringify(job?.data)} ${worker.recentLog().split('\n').filter((l) => l.includes(j.jobId)).join('\n')}\n`);
-      }
-    }
     expect(done).to.deep.include({ completed: sent, failed: 0, active: 0 });
     expect(worker.alive, worker.recentLog()).to.equal(true);
     expect(worker.pid).to.equal(pid);
@@ -216,14 +209,6 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
     expect(startedWhileDown, 'worker reported started with no Redis').to.equal(false);
     expect(startedMs, 'ms from Redis up to "worker started"').to.be.below(5000);
     const t = await tally(queues);
-    if (t.completed !== sent) {
-      process.stderr.write(`DEBUG2 ${JSON.stringify(t)}\n`);
-      for (const phase of scenario.phases) for (const j of phase) {
-        const job = await Job.fromId(queues.queue(j.queue), j.jobId);
-        const state = job ? await job.getState() : 'missing';
-        if (state !== 'completed') process.stderr.write(`DEBUG2 ${j.jobId} ${state} ${JSON.stringify(job?.returnvalue)} ${job?.failedReason} ${JSON.stringify(j.data)}\n${worker.recentLog().split('\n').filter((l) => l.includes(j.jobId) || l.includes('error')).join('\n')}\n`);
-      }
-    }
     expect(t).to.deep.include({ completed: sent, failed: 0, active: 0 });
     expect(worker.pid).to.equal(pid);
     await expectModelLedger(db().knex, scenario);
