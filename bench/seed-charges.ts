@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import pino from 'pino';
 import { ulid } from 'ulid';
 import * as createChargeJob from '../jobs/create-charge';
-import { applyJob } from '../src/queues/batch-runner';
+import { applyJob } from '../src/engine/batch-runner';
 import { cloneCharge } from '../test/helpers/clone-charges';
 
 export function chargePayload(namespace: string, id: string, amount: string) {

@@ -7,9 +7,8 @@ import { totalsToJson } from '../src/domain/totals';
 import { lockChargesWithRuns, lockedOf } from '../src/db/batch-charges';
 import { chargesGoLive, runsInsert } from '../src/db/batch-provision';
 import { T } from '../src/db/tables';
-import { fastUlid } from '../src/queues/ids';
-import { DelayJob } from '../src/queues/job-context';
-import { chargeForJob, ChargeStates, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/queues/set-based';
+import { fastUlid } from '../src/domain/ids';
+import { chargeForJob, ChargeStates, decideEach, DelayJob, FreshApplied, JobKind, uniqueCharges } from '../src/domain/decision';
 import { idempotencyKey, instant, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'activate-charge';

@@ -10,8 +10,8 @@ import { Totals, totalsToJson } from '../src/domain/totals';
 import { realizationsInsert, realizationsOf, realizationsOfCurrentRuns, runTotalsUpdate } from '../src/db/batch-allocate';
 import { chargeStatusUpdate, lockChargesWithRuns, lockedOf } from '../src/db/batch-charges';
 import { T } from '../src/db/tables';
-import { fastUlid } from '../src/queues/ids';
-import { ChargeStates, chargeWithRun, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/queues/set-based';
+import { fastUlid } from '../src/domain/ids';
+import { ChargeStates, chargeWithRun, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/domain/decision';
 import { amount, idempotencyKey, isDecimalString, jsonObject, period, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'allocate-credit';

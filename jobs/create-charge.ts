@@ -9,8 +9,8 @@ import { totalsToJson } from '../src/domain/totals';
 import { chargesInsert, receiptsInsert, runsInsert } from '../src/db/batch-provision';
 import { StoredReceipt } from '../src/db/receipts';
 import { T } from '../src/db/tables';
-import { fastUlid } from '../src/queues/ids';
-import { BatchFallback, decideEach, FreshApplied, JobKind } from '../src/queues/set-based';
+import { fastUlid } from '../src/domain/ids';
+import { BatchFallback, decideEach, FreshApplied, JobKind } from '../src/domain/decision';
 import { currency, idempotencyKey, instant, jsonObject, nonNegativeAmount, period, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'create-charge';

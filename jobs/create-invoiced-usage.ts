@@ -12,8 +12,8 @@ import { lockChargesWithRuns, lockedOf } from '../src/db/batch-charges';
 import { usagesOf, usagesOfCurrentRuns } from '../src/db/batch-payment';
 import { detailedLinesInsert, detailedLinesSoftDelete, detailedLinesUpdate, lineOwners, lineOwnersOf, liveLinesOf, liveLinesOfCurrentRuns, runInvoiceLinesUpdate, usagesUpsert } from '../src/db/batch-usage';
 import { T } from '../src/db/tables';
-import { fastUlid } from '../src/queues/ids';
-import { BatchFallback, ChargeStates, chargeWithRun, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/queues/set-based';
+import { fastUlid } from '../src/domain/ids';
+import { BatchFallback, ChargeStates, chargeWithRun, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/domain/decision';
 import { amount, idempotencyKey, nonNegativeAmount, period, strictObject, text, totalsSchema, ulid } from '../src/validation';
 
 export const name = 'create-invoiced-usage';

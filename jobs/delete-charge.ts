@@ -11,11 +11,10 @@ import { totalsToJson } from '../src/domain/totals';
 import { realizationsInsert, realizationsOf, realizationsOfCurrentRuns, runTotalsUpdate } from '../src/db/batch-allocate';
 import { chargeDeletionUpdate, lockChargesWithRuns, lockedOf } from '../src/db/batch-charges';
 import { firstResultsOfDeleted, resultsByCharge } from '../src/db/batch-idempotency';
-import { LockedCharge, requireMigrated, requirePointedRun } from '../src/db/charge-guard';
+import { LockedCharge, requireMigrated, requirePointedRun } from '../src/domain/charge-checks';
 import { T } from '../src/db/tables';
-import { fastUlid } from '../src/queues/ids';
-import { JobResult } from '../src/queues/job-context';
-import { ChargeStates, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/queues/set-based';
+import { fastUlid } from '../src/domain/ids';
+import { ChargeStates, decideEach, FreshApplied, JobKind, JobResult, uniqueCharges } from '../src/domain/decision';
 import { idempotencyKey, instant, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'delete-charge';

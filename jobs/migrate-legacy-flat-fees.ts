@@ -15,8 +15,8 @@ import {
 import { BatchScope, lockLegacyCharges, moveBatch, nextLegacyChargeIds } from '../src/db/legacy-migration';
 import { markFinished, readCheckpoint, saveBatch } from '../src/db/legacy-migration-checkpoint';
 import { analyzeMigratedTables, checkAllMigrated, countPending, countUnmigratedCharges, legacyTablesPresent } from '../src/db/legacy-migration-verify';
-import { faultPoint } from '../src/queues/faults';
-import { JobContext } from '../src/queues/job-context';
+import { faultPoint } from '../src/engine/faults';
+import { JobContext } from '../src/engine/job-context';
 import { idempotencyKey, strictObject, text } from '../src/validation';
 
 export const name = 'migrate-legacy-flat-fees';

@@ -9,9 +9,8 @@ import { totalsToJson } from '../src/domain/totals';
 import { chargeStatusUpdate, lockChargesWithRuns, lockedOf } from '../src/db/batch-charges';
 import { paymentsInsert, paymentsOf, paymentsOfCurrentRuns, paymentsSettle, usagesOf, usagesOfCurrentRuns } from '../src/db/batch-payment';
 import { T } from '../src/db/tables';
-import { fastUlid } from '../src/queues/ids';
-import { JobResult } from '../src/queues/job-context';
-import { ChargeStates, chargeWithRun, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/queues/set-based';
+import { fastUlid } from '../src/domain/ids';
+import { ChargeStates, chargeWithRun, decideEach, FreshApplied, JobKind, JobResult, uniqueCharges } from '../src/domain/decision';
 import { idempotencyKey, instant, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'payment';

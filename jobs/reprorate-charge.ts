@@ -15,8 +15,8 @@ import { paymentsOf, paymentsOfCurrentRuns, usagesOf, usagesOfCurrentRuns } from
 import { chargesReprorate, receiptsInsert, runsInsert } from '../src/db/batch-provision';
 import { StoredReceipt } from '../src/db/receipts';
 import { T } from '../src/db/tables';
-import { fastUlid } from '../src/queues/ids';
-import { chargeForJob, ChargeStates, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/queues/set-based';
+import { fastUlid } from '../src/domain/ids';
+import { chargeForJob, ChargeStates, decideEach, FreshApplied, JobKind, uniqueCharges } from '../src/domain/decision';
 import { idempotencyKey, instant, nonNegativeAmount, period, strictObject, text, ulid } from '../src/validation';
 
 export const name = 'reprorate-charge';

@@ -1,6 +1,6 @@
 import { App } from '../app';
 import { migrateLatest } from '../db/migrate';
-import { batchSettingsFromEnv } from '../queues/batch-item';
+import { batchSettingsFromEnv } from '../engine/batch-item';
 import { startWorkers, stopWorkers } from '../queues/worker';
 
 /**

@@ -1,7 +1,7 @@
 import { ChargeStatus } from '../domain/charge';
 import { Run } from '../domain/run';
 import { SqlPart, TypedColumn, updateRows } from './batch-sql';
-import type { LockedCharge } from './charge-guard';
+import type { LockedCharge } from '../domain/charge-checks';
 import { fromDbCharge, fromDbRun, TOTAL_COLUMN_NAMES } from './mapping';
 import { T } from './tables';
 

@@ -5,7 +5,7 @@ import { DetailedLine, InvoicedUsage } from '../domain/invoiced-usage';
 import { Payment } from '../domain/payment';
 import { compareRuns, Run } from '../domain/run';
 import { findCharge } from './charges';
-import { currentRunNotLoaded } from './charge-guard';
+import { currentRunNotLoaded } from '../domain/charge-checks';
 import { listLiveDetailedLines, listPaymentsOfRuns, listRealizationsOfRuns, listRunsOfCharges, listUsagesOfRuns } from './run-reads';
 
 export type ChargeExpand = 'realizations' | 'detailedLines';

@@ -6,7 +6,7 @@ import * as deleteCharge from '../../jobs/delete-charge';
 import * as migrateLegacyFlatFees from '../../jobs/migrate-legacy-flat-fees';
 import * as payment from '../../jobs/payment';
 import * as reprorateCharge from '../../jobs/reprorate-charge';
-import { JobDefinition } from './job-context';
+import { JobDefinition } from '../engine/job-context';
 
 /** Every job kind, imported explicitly; the queue name and the job name are the kind (SPEC §3). */
 export const JOBS = {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS } from '../helpers/fixtures';
 import * as allocateJob from '../../jobs/allocate-credit';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { isTransientFault } from '../../src/db/pg-errors';
 import { allocate, apply, chargesWithRuns, codeOf, failNextAllocateCommits, item, silent } from './helpers';
 

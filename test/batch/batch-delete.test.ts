@@ -3,7 +3,7 @@ import * as activateJob from '../../jobs/activate-charge';
 import * as allocateJob from '../../jobs/allocate-credit';
 import * as createJob from '../../jobs/create-charge';
 import * as deleteJob from '../../jobs/delete-charge';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS } from '../helpers/fixtures';
 import { apply, codeOf, item, roundTrips, silent } from './helpers';

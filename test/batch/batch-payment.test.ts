@@ -3,7 +3,7 @@ import { Knex } from 'knex';
 import { ulid } from 'ulid';
 import * as usageJob from '../../jobs/create-invoiced-usage';
 import * as paymentJob from '../../jobs/payment';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { NS, totals } from '../helpers/fixtures';
 import { apply, chargesWithRuns, codeOf, item, roundTrips, silent } from './helpers';

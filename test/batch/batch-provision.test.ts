@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { ulid } from 'ulid';
 import * as activateJob from '../../jobs/activate-charge';
 import * as createJob from '../../jobs/create-charge';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { chargePayload, NS } from '../helpers/fixtures';
 import { apply, codeOf, item, roundTrips, silent } from './helpers';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ulid } from 'ulid';
 import * as usageJob from '../../jobs/create-invoiced-usage';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { NS, totals } from '../helpers/fixtures';
 import { apply, chargesWithRuns, codeOf, item, roundTrips, silent } from './helpers';

@@ -1,8 +1,8 @@
 import { Knex } from 'knex';
 import pino from 'pino';
 import { ulid } from 'ulid';
-import { applyBatch } from '../../src/queues/batch-apply';
-import { BatchItem, ItemOutcome } from '../../src/queues/batch-item';
+import { applyBatch } from '../../src/engine/batch-apply';
+import { BatchItem, ItemOutcome } from '../../src/engine/batch-item';
 import { jobDefinition } from '../../src/queues/registry';
 import { allocation, NS } from '../helpers/fixtures';
 import { createCharge } from '../helpers/seed';

@@ -1,7 +1,7 @@
 import { Knex } from 'knex';
 import pino from 'pino';
 import * as createChargeJob from '../../jobs/create-charge';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { chargePayload } from './fixtures';
 
 /** Creates a charge through the real handler without a queue (db-tier tests). */

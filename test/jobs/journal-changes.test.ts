@@ -3,7 +3,7 @@ import pino from 'pino';
 import * as createCharge from '../../jobs/create-charge';
 import { createKnex } from '../../src/db/knex';
 import { describeChanges, movedTotals, summarize } from '../../src/domain/journal';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { chargePayload, totals } from '../helpers/fixtures';
 

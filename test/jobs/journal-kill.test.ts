@@ -9,7 +9,7 @@ import * as createCharge from '../../jobs/create-charge';
 import { loadConfig } from '../../src/config';
 import { redisOptions } from '../../src/queues/connection';
 import { FlatFeeQueues } from '../../src/queues/producer';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS, totals } from '../helpers/fixtures';
 import { dropPrefix, testPrefix } from '../helpers/queue';

@@ -6,7 +6,7 @@ import pino from 'pino';
 import * as allocateCredit from '../../jobs/allocate-credit';
 import { loadHistory, renderHistory } from '../../src/cli/history';
 import { payloadHash } from '../../src/db/idempotency';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS, totals } from '../helpers/fixtures';
 import { useWorkerHarness } from '../helpers/queue';

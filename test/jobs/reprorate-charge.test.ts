@@ -13,7 +13,7 @@ import { realizedCredits } from '../../src/db/balance';
 import { listEntriesOfCharge } from '../../src/db/journal';
 import { getCharge } from '../../src/db/read-charge';
 import { listReceipts } from '../../src/db/receipts';
-import { applyJob } from '../../src/queues/batch-runner';
+import { applyJob } from '../../src/engine/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS, totals } from '../helpers/fixtures';
 import { useWorkerHarness } from '../helpers/queue';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { decodeTime, isValid } from 'ulid';
-import { fastUlid } from '../../src/queues/ids';
+import { fastUlid } from '../../src/domain/ids';
 
 describe('row ids', () => {
   it('are ULIDs carrying their millisecond, and distinct', () => {

@@ -2,7 +2,8 @@ import { applyBatch } from './batch-apply';
 import { chargeKeyOf } from './batch-finish';
 import { BatchCollector } from './batch-collector';
 import { BatchEnv, BatchItem, batchSettingsFromEnv } from './batch-item';
-import { JobDefinition, JobResult, RunEnv } from './job-context';
+import { JobResult } from '../domain/decision';
+import { JobDefinition, RunEnv } from './job-context';
 import { runOwnTransactionsJob } from './run-own-transactions';
 
 export type JobRunner = (def: JobDefinition, data: unknown, env: RunEnv) => Promise<JobResult>;

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { JournalEntry } from '../domain/journal';
 import { intFrom } from '../config';
-import { JobResult } from './job-context';
+import { JobResult } from '../domain/decision';
 
 /** One delivery waiting to be applied as part of a batch. */
 export interface BatchItem {

@@ -5,7 +5,7 @@ import { DomainError } from '../domain/errors';
 import { chargeIdOf, JournalEntry, summarize } from '../domain/journal';
 import { appendEntry } from '../db/journal';
 import { isTransientFault } from '../db/pg-errors';
-import { DelayJob } from './job-context';
+import { DelayJob } from '../domain/decision';
 
 /** What every entry of one delivery shares. */
 export type JournalScope = Pick<JournalEntry, 'queue' | 'jobId' | 'attempt' | 'idempotencyKey' | 'payloadHash' | 'namespace' | 'startedAt'>;

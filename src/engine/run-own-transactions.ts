@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import { keyRefOf, payloadHash } from '../db/idempotency';
 import { claimUnfinishedKey, findKey, finishKey } from '../db/idempotency-lookup';
 import { validate } from '../validation';
-import { handlerContext, JobDefinition, JobResult, RunEnv } from './job-context';
+import { JobResult } from '../domain/decision';
+import { handlerContext, JobDefinition, RunEnv } from './job-context';
 
 // A handler of such a job opens its own transactions through ctx.knex; touching ctx.trx is a bug.
 const NO_TRANSACTION = new Proxy({} as Knex.Transaction, {

@@ -1,6 +1,6 @@
-import { Charge } from '../domain/charge';
-import { DomainError } from '../domain/errors';
-import { Run } from '../domain/run';
+import { Charge } from './charge';
+import { DomainError } from './errors';
+import { Run } from './run';
 
 export interface LockedCharge {
   charge: Charge;

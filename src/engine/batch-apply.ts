@@ -10,8 +10,8 @@ import { observeBatch } from '../observability/metrics';
 import { validate } from '../validation';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { faultsBeforeCommit, finishOutcomes, journalScope, lockOrder } from './batch-finish';
-import { JobDefinition, JobResult } from './job-context';
-import { Decided, FreshApplied, JobKind } from './set-based';
+import { JobDefinition } from './job-context';
+import { Decided, FreshApplied, JobKind, JobResult } from '../domain/decision';
 
 /** A transient fault (a terminated session, a failed COMMIT) is retried this often by the engine before the jobs go back to BullMQ. */
 const FAULT_ATTEMPTS = 3;

@@ -1,5 +1,5 @@
 import { BatchItem, ItemOutcome } from './batch-item';
-import { JobResult } from './job-context';
+import { JobResult } from '../domain/decision';
 
 interface Pending {
   item: BatchItem;

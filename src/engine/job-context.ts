@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import type * as yup from 'yup';
 import type { JournalEntry } from '../domain/journal';
 import type { SqlPart } from '../db/batch-sql';
-import { fastUlid } from './ids';
-import type { JobKind } from './set-based';
+import { fastUlid } from '../domain/ids';
+import type { JobKind, JobResult } from '../domain/decision';
 
 /** What a job that runs its own transactions gets: the pool, a clock and ids. No globals. */
 export interface JobContext {
@@ -23,7 +23,6 @@ export interface JobContext {
   knex?: Knex;
 }
 
-export type JobResult = Record<string, unknown>;
 
 /** Who delivered the job and how: what a handler's context says about its delivery. */
 export interface DeliveryFacts {
@@ -75,12 +74,4 @@ export interface RunEnv {
   resumedAfterDelay?: boolean;
   /** Receives the journal entry of this delivery once it is written (the worker copies it to job.log). */
   onJournal?: (entry: JournalEntry | null) => void;
-}
-
-/** Thrown by a handler to ask for the job to wait until `until` (activate-charge before invoiceAt). */
-export class DelayJob extends Error {
-  constructor(readonly until: Date) {
-    super(`delayed until ${until.toISOString()}`);
-    this.name = 'DelayJob';
-  }
 }

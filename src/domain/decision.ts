@@ -1,17 +1,16 @@
 import type * as yup from 'yup';
-import { Charge } from '../domain/charge';
-import { isDomainError, NotFoundError } from '../domain/errors';
-import type { RunChange, TableChanges } from '../domain/journal';
-import { Run } from '../domain/run';
-import type { TotalsJson } from '../domain/totals';
+import { Charge } from './charge';
+import { isDomainError, NotFoundError } from './errors';
+import type { RunChange, TableChanges } from './journal';
+import { Run } from './run';
+import type { TotalsJson } from './totals';
 import type { Scoped } from '../db/batch-charges';
-import { LockedCharge, requireLive, requirePointedRun, requireRun } from '../db/charge-guard';
-import { SqlPart } from '../db/batch-sql';
+import { LockedCharge, requireLive, requirePointedRun, requireRun } from './charge-checks';
+import type { SqlPart } from '../db/batch-sql';
 import type { Row } from '../db/batch-transaction';
-import { DelayJob, JobResult } from './job-context';
 
-// What every job kind shares: the contract the engine (batch-apply.ts) runs, and the charge checks
-// every job makes, in memory on the batch's locked rows.
+// What every job kind shares: the contract the engine (src/engine/batch-apply.ts) runs, and the
+// charge checks every job makes, in memory on the batch's locked rows. Pure: no SQL is run here.
 
 /**
  * Thrown by a kind when the batch's jobs cannot be written together by its set-based statements
@@ -22,6 +21,17 @@ export class BatchFallback extends Error {
   constructor(reason: string, options?: { cause?: unknown }) {
     super(`batch applied one job at a time: ${reason}`, options);
     this.name = 'BatchFallback';
+  }
+}
+
+/** What a job returns: a small JSON object (ids it touched, `replayed: true` on a replay). */
+export type JobResult = Record<string, unknown>;
+
+/** Thrown by a decision to ask for the job to wait until `until` (activate-charge before invoiceAt). */
+export class DelayJob extends Error {
+  constructor(readonly until: Date) {
+    super(`delayed until ${until.toISOString()}`);
+    this.name = 'DelayJob';
   }
 }
 
