@@ -26,7 +26,10 @@ describe('batched apply: create-charge and activate-charge with set-based statem
     const runs = await knex()('charge_flat_fee_runs').where({ charge_id: chargeId })
       .select('type', 'initial_type', 'amount_after_proration', 'no_fiat_transaction_required', 'total', 'service_period_from', 'line_id', knex().raw('id = ? AS is_current', [runId ?? '']));
     const receipt = await knex()('charge_flat_fee_proration_receipts').where({ charge_id: chargeId }).first();
-    const { charge_id, created_at: _receiptTime, ...receiptRest } = receipt ?? {};
+    const { charge_id, id: receiptId, run_id: receiptRunId, created_at: _receiptTime, ...receiptRest } = receipt ?? {};
+    // A charge's first receipt carries the charge's id, and names the run created with the charge (none for credit_only).
+    expect(receiptId).to.equal(chargeId);
+    expect(receiptRunId).to.equal(chargeRest.settlement_mode === 'credit_only' ? null : runId);
     return { charge: chargeRest, hasRun: runId !== null, runs, receipt: receiptRest };
   };
   const journalOf = (chargeId: string, queue: string) =>
