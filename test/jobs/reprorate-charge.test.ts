@@ -127,7 +127,10 @@ describe('reprorate-charge: a charge re-prorated mid-period keeps its history', 
   it('the same period and amount changes nothing; a charge with no run only gets its new period and amounts', async () => {
     const live = seatFee({ settlementMode: 'invoice_only' });
     const { currentRunId } = await completed('create-charge', live);
-    const same = await completed('reprorate-charge', { namespace: NS, chargeId: live.id, servicePeriod: MONTH, amountBeforeProration: '300' });
+    // Sent as upstream would, through the typed producer client (validated before it is enqueued)
+    const sameOut = await h().wait(await h().queues.reprorateCharge({ namespace: NS, chargeId: live.id, servicePeriod: MONTH, amountBeforeProration: '300' }));
+    expect(h().workers.map((w) => w.name)).to.include('reprorate-charge');
+    const same = sameOut.result!;
     expect(same).to.deep.equal({ chargeId: live.id, previousRunId: currentRunId, currentRunId, amountAfterProration: '300', releasedCredits: '0', unchanged: true });
     expect(await knex()('charge_flat_fee_runs').where({ charge_id: live.id })).to.have.length(1);
     expect(await listReceipts(knex(), NS, live.id)).to.have.length(1);
