@@ -81,6 +81,7 @@ export const VALID: Record<string, () => Record<string, unknown>> = {
   }),
   payment: () => ({ namespace: 'ns', chargeId: ULID_A, action: 'authorize', lineId: ULID_A, invoiceId: ULID_B, transactionGroupId: 'tg', at: '2026-01-01T00:00:00Z', idempotencyKey: 'k' }),
   'delete-charge': () => ({ namespace: 'ns', chargeId: ULID_A, refundPolicy: 'correct', transactionGroupId: 'tg', at: '2026-01-01T00:00:00Z', idempotencyKey: 'k' }),
+  'reprorate-charge': () => ({ namespace: 'ns', chargeId: ULID_A, servicePeriod: PERIOD, amountBeforeProration: '10', at: '2026-01-01T00:00:00Z', idempotencyKey: 'k' }),
 };
 
 const R = ['realizations', 0];
@@ -155,6 +156,13 @@ export const FIELDS: Record<string, FieldSpec[]> = {
     { path: ['chargeId'], kind: 'ulid', required: true },
     { path: ['refundPolicy'], kind: 'enum', values: ['correct', 'none'] },
     { path: ['transactionGroupId'], kind: 'text' },
+    { path: ['at'], kind: 'instant' },
+  ],
+  'reprorate-charge': [
+    ...common(),
+    { path: ['chargeId'], kind: 'ulid', required: true },
+    ...periodSpecs(['servicePeriod'], true),
+    { path: ['amountBeforeProration'], kind: 'nonNegative' },
     { path: ['at'], kind: 'instant' },
   ],
 };

@@ -32,8 +32,8 @@ export const FAST_STALLS = {
 };
 
 /**
- * The engine at both ends of its batch size: every job alone (BATCH_SIZE=1, a batch of one) and
- * group commit (the default 50). The exactly-once reliability tests run against both, so a batch
+ * The engine at both ends of its batch size: every job alone (BATCH_SIZE=1, a batch of one, with 8
+ * partitions so that 8 such transactions run side by side) and group commit (the default 50). The exactly-once reliability tests run against both, so a batch
  * keeps every guarantee a single job has; each mode's env is the whole environment such a test
  * gives its worker. Batched jobs stay active longer (they wait in a collector while the batch
  * before them is applied) and a queue holds up to 150 of them, so on a loaded machine a lock
@@ -42,7 +42,7 @@ export const FAST_STALLS = {
  * variant gets 4 s locks (size the lock to the batch).
  */
 export const WORKER_MODES = [
-  { label: 'one job per batch', env: { ...FAST_STALLS, BATCH_SIZE: '1', WORKER_CONCURRENCY: '8' } },
+  { label: 'one job per batch', env: { ...FAST_STALLS, BATCH_SIZE: '1', BATCH_PARTITIONS: '8', WORKER_CONCURRENCY: '8' } },
   // The worker's default jobs in flight for a batch of 50: (2 partitions + 1) × 50.
   { label: 'batched', env: { ...FAST_STALLS, BATCH_SIZE: '50', WORKER_CONCURRENCY: '150', WORKER_LOCK_DURATION_MS: '4000', WORKER_STALLED_INTERVAL_MS: '1000' } },
 ] as const;
