@@ -138,7 +138,7 @@ function changed(count: number, kind: 'inserted' | 'updated'): Partial<Record<'i
 /**
  * A second job on the same run reads the first one's lines back in listLiveDetailedLines' order
  * (index, then child reference): two lines with the same index would be ordered by the database's
- * collation, which this process does not know, so such a batch goes to savepoints.
+ * collation, which this process does not know, so such a batch is applied one job at a time.
  */
 function liveOrder(lines: DetailedLine[]): DetailedLine[] {
   const sorted = [...lines].sort((a, b) => (a.index ?? Infinity) - (b.index ?? Infinity));
@@ -180,7 +180,7 @@ function applyToState(state: ChargeState, p: Payload, owners: Map<string, string
 /**
  * Lines inserted and lines soft-deleted go out in one statement, whose parts PostgreSQL runs in no
  * promised order: a new live line whose reference a soft-deleted line of the same run still holds
- * could meet it in the live-reference index, so such a batch goes to savepoints (soft deletes first).
+ * could meet it in the live-reference index, so such a batch is applied one job at a time.
  */
 function refuseReusedReferences(touched: TouchedLines): void {
   const freed = new Set<string>();

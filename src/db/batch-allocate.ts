@@ -9,7 +9,7 @@ import { T } from './tables';
 // write, batch-sql.ts) whatever the batch size, with arrays bound through unnest so the statement
 // text does not change with the batch.
 
-/** Every realization of the current runs of the given charges, in the order the per-job path reads them (realizationsOf groups them by run). */
+/** Every realization of the current runs of the given charges, oldest first (realizationsOf groups them by run). */
 export function realizationsOfCurrentRuns(charges: Scoped[]): SqlPart {
   return rowsOfCurrentRuns(T.realizations, charges, { orderBy: 'ORDER BY a.created_at, a.sort_hint, a.id' });
 }

@@ -4,8 +4,8 @@ import { JOURNAL_TABLE } from './journal';
 import { T } from './tables';
 
 /**
- * Appends many journal entries (one part of the batch's single write), in the given order (ids follow it, as the
- * per-job path's do). An entry without a runId names its charge's current run as of now (charge_id
+ * Appends many journal entries (one part of the batch's single write), in the given order (ids follow it, so a
+ * charge's timeline reads in the order its jobs were applied). An entry without a runId names its charge's current run as of now (charge_id
  * is text here, compared as bpchar so the lookup uses the charges' primary key instead of a scan).
  */
 export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { runId: string | null }>): SqlPart | null {

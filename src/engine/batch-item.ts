@@ -13,7 +13,7 @@ export interface BatchItem {
   resumedAfterDelay: boolean;
   /** When the delivery reached the worker: the journal entry's startedAt. */
   startedAt: Date;
-  /** Receives the delivery's journal entry once it is written, as runJob's caller does. */
+  /** Receives the delivery's journal entry once it is written (the worker copies it to the job's log). */
   onJournal?: (entry: JournalEntry | null) => void;
 }
 

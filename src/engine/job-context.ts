@@ -33,8 +33,8 @@ export interface DeliveryFacts {
 }
 
 /**
- * The one place a handler's context is built, whichever runner calls it: in a transaction it does
- * not own (`trx`), or, for jobs that run their own transactions, with the pool (`knex`).
+ * The one place the context of a job that runs its own transactions is built: the pool (`knex`),
+ * and a `trx` that refuses every use.
  */
 export function handlerContext(queue: string, idempotencyKey: string, d: DeliveryFacts, db: Pick<JobContext, 'trx' | 'knex'>): JobContext {
   return {
