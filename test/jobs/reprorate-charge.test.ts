@@ -134,6 +134,10 @@ describe('reprorate-charge: a charge re-prorated mid-period keeps its history', 
     expect(same).to.deep.equal({ chargeId: live.id, previousRunId: currentRunId, currentRunId, amountAfterProration: '300', releasedCredits: '0', unchanged: true });
     expect(await knex()('charge_flat_fee_runs').where({ charge_id: live.id })).to.have.length(1);
     expect(await listReceipts(knex(), NS, live.id)).to.have.length(1);
+    // An invoice_only charge has no credits to release; a new price alone moves it to a new run
+    const upgraded = await completed('reprorate-charge', { namespace: NS, chargeId: live.id, servicePeriod: MONTH, amountBeforeProration: '450' });
+    expect(upgraded).to.deep.include({ previousRunId: currentRunId, amountAfterProration: '450', releasedCredits: '0' });
+    expect((await knex()('charge_flat_fee_runs').where({ id: upgraded.currentRunId }).first())).to.deep.include({ amount_after_proration: '450', no_fiat_transaction_required: false });
 
     // A credit_only charge not yet active: no run to replace, the activation provisions one for the new amount
     const future = seatFee({ settlementMode: 'credit_only', invoiceAt: at(5) });
