@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -96,7 +96,7 @@ function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.Proce
   });
 }
 
-describe('documentation examples: JSON payloads', () => {
+describe('documentation examples: JSON payloads and links', () => {
   it('finds the docs and their payload examples', () => {
     expect(DOCS).to.include.members(['README.md', 'docs/jobs.md', 'docs/operations.md', 'docs/explainability.md', 'docs/legacy-migration.md', 'docs/architecture.md', 'docs/performance.md']);
     expect(payloadBlocks.length).to.be.greaterThan(QUEUE_NAMES.length);
@@ -149,6 +149,29 @@ describe('documentation examples: JSON payloads', () => {
       for (const id of text.match(/\b01[0-9A-Z]{24}\b/g) ?? []) {
         expect(id, `${file}: ${id}`).to.match(/^[0-9A-HJKMNP-TV-Z]{26}$/);
       }
+    }
+  });
+
+  it('links only to files and headings that exist', () => {
+    // GitHub's anchors: the heading in lower case, punctuation dropped, spaces as hyphens.
+    const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-');
+    const anchorsOf = (file: string) => new Set(readFileSync(file, 'utf8').split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+ /, ''))));
+    for (const file of DOCS) {
+      const text = readFileSync(path.join(ROOT, file), 'utf8');
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(m[1])) continue;
+        const [target, anchor] = m[1].split('#');
+        const resolved = target ? path.resolve(path.dirname(path.join(ROOT, file)), target) : path.join(ROOT, file);
+        expect(existsSync(resolved), `${file}: link ${m[1]}`).to.equal(true);
+        if (anchor) expect([...anchorsOf(resolved)], `${file}: link ${m[1]}`).to.include(anchor);
+      }
+    }
+  });
+
+  it('links every docs page from the README', () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const page of DOCS.filter((f) => f.startsWith('docs/')).concat('CONTRIBUTING.md', 'bench/README.md')) {
+      expect(readme, `README links ${page}`).to.contain(`](${page})`);
     }
   });
 });
