@@ -16,8 +16,8 @@ const { prepareValue } = (pg as unknown as { utils: { prepareValue(value: unknow
 /**
  * An escape-string literal (E'…', quotes and backslashes doubled): the same text whatever the
  * server's standard_conforming_strings. What pg.escapeLiteral writes for a text holding a
- * backslash, in one regex pass instead of its character-by-character concatenation, which cost 3 %
- * of the batched worker's CPU on the statements' long array literals.
+ * backslash, in one regex pass instead of its character-by-character concatenation, which is slow
+ * on the batch statements' long array literals.
  */
 function quote(text: string): string {
   return `E'${text.replace(/['\\]/g, '$&$&')}'`;
