@@ -74,7 +74,7 @@ function entriesFor(keyed: Keyed[], answered: Array<{ result: JobResult; applied
  * success path throws.
  */
 async function applySetBased(def: JobDefinition, kind: SetBasedKind<unknown>, items: BatchItem[], env: BatchEnv) {
-  const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOf(def.name, item.data, item.jobId), hash: payloadHash(item.data) }));
+  const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOf(def.name, item.data, item.jobId, item.job?.timestamp), hash: payloadHash(item.data) }));
   const owners = new Map<string, Keyed>();
   for (const k of keyed) if (!owners.has(keyId(k.ref))) owners.set(keyId(k.ref), k);
   const unique = [...owners.values()];
@@ -108,7 +108,7 @@ async function applySetBased(def: JobDefinition, kind: SetBasedKind<unknown>, it
  */
 function refusedBeforeClaim(def: JobDefinition, item: BatchItem): unknown {
   try {
-    refuseUnstorableKey(def, keyRefOf(def.name, item.data, item.jobId), item.data);
+    refuseUnstorableKey(def, keyRefOf(def.name, item.data, item.jobId, item.job?.timestamp), item.data);
     return null;
   } catch (err) {
     return err;

@@ -81,7 +81,7 @@ export async function finishOutcomes(def: JobDefinition, items: BatchItem[], out
     items.map(async (item, i) => {
       const outcome = outcomes[i];
       if (outcome.ok) return item.onJournal?.(entries[i]);
-      const scope = journalScope(keyRefOf(def.name, item.data, item.jobId), payloadHash(item.data), item);
+      const scope = journalScope(keyRefOf(def.name, item.data, item.jobId, item.job?.timestamp), payloadHash(item.data), item);
       // Written first: `onJournal?.(await …)` would skip the write when nobody listens.
       const entry = await recordRejected(env.knex, scope, item.data, outcome.error, env.logger);
       item.onJournal?.(entry);

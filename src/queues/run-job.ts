@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { claimKey, KeyRef, keyRefOf, payloadHash, storeResult } from '../db/idempotency';
-import { validate } from '../validation';
+import { unstorableText, validate } from '../validation';
 import { faultPoint } from './faults';
 import { runOwnTransactionsJob } from './run-own-transactions';
 import type { JournalEntry } from '../domain/journal';
@@ -38,7 +38,7 @@ export function journalScope(ref: KeyRef, hash: string, d: Pick<Delivery, 'jobId
  * such a key is refused by validation before it reaches the key index (overflow, bad UTF-8).
  */
 export function refuseUnstorableKey(def: JobDefinition, ref: KeyRef, data: unknown): void {
-  if ([ref.key, ref.namespace].some((v) => v.length > 255 || v.includes('\u0000'))) validate(def.schema, data);
+  if ([ref.key, ref.namespace].some((v) => v.length > 255 || unstorableText(v))) validate(def.schema, data);
 }
 
 /**
@@ -46,7 +46,7 @@ export function refuseUnstorableKey(def: JobDefinition, ref: KeyRef, data: unkno
  * order: key claim (a replay answers at once), validation, the kind's handler, result and journal.
  */
 export async function applyInTransaction(trx: Knex.Transaction, def: JobDefinition, data: unknown, d: Delivery): Promise<Applied> {
-  const ref = keyRefOf(def.name, data, d.jobId);
+  const ref = keyRefOf(def.name, data, d.jobId, d.job?.timestamp);
   const hash = payloadHash(data);
   const scope = journalScope(ref, hash, d);
   const claim = await claimKey(trx, ref, hash, d.jobId);
@@ -67,7 +67,7 @@ export async function applyInTransaction(trx: Knex.Transaction, def: JobDefiniti
  */
 export async function runJob(def: JobDefinition, data: unknown, env: RunEnv): Promise<JobResult> {
   if (def.runsOwnTransactions) return runOwnTransactionsJob(def, data, env);
-  const ref = keyRefOf(def.name, data, env.jobId);
+  const ref = keyRefOf(def.name, data, env.jobId, env.job?.timestamp);
   const delivery: Delivery = { ...env, startedAt: new Date() };
   let outcome: Applied;
   try {
