@@ -9,7 +9,7 @@ import { isDomainError } from '../domain/errors';
 import { FlatFeeQueues } from '../queues/producer';
 import { QUEUE_NAMES, QueueName } from '../queues/registry';
 import { configureRedisCluster } from '../queues/connection';
-import { loadConfig } from '../config';
+import { config } from '../config';
 import { runWorker } from './worker-command';
 import { boardAlongsideWorkers, runBoard } from './board-command';
 import { runJobs, runRetry } from './jobs-command';
@@ -146,7 +146,8 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    configureRedisCluster(process.env, loadConfig().queuePrefix);
+    // Every variable checked before anything connects: all bad ones in one line.
+    configureRedisCluster(config().redisCluster, config().queuePrefix);
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {

@@ -1,6 +1,5 @@
 import { App } from '../app';
 import { migrateLatest } from '../db/migrate';
-import { batchSizeFromEnv } from '../queues/batch-item';
 import { startWorkers, stopWorkers } from '../queues/worker';
 
 /**
@@ -24,7 +23,7 @@ export async function runWorker(app: App, options: { migrate: boolean; onStarted
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const stopExtras = options.onStarted ? await options.onStarted() : async () => {};
   // batchSize 0 or 1: one transaction per job; above, group commit with more jobs in flight per queue.
-  const mode = { batchSize: batchSizeFromEnv(), jobsInFlightPerQueue: workers[0]?.concurrency };
+  const mode = { batchSize: config.batchSize, jobsInFlightPerQueue: workers[0]?.concurrency };
   logger.info({ queues: workers.map((w) => w.name), concurrency: config.workerConcurrency, ...mode, prefix: config.queuePrefix }, 'worker started');
 
   await new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { JournalEntry } from '../domain/journal';
-import { intFrom } from '../config';
+import { batchSettingsFrom } from '../config';
 import { JobResult } from './job-context';
 
 /** One delivery waiting to be applied as part of a batch. */
@@ -37,11 +37,11 @@ export interface BatchSettings {
  * flight beyond WORKER_CONCURRENCY and sends a whole batch back to backoff on one fault (README
  * "Throughput").
  */
-export function batchSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BatchSettings {
-  return { size: intFrom(env, 'BATCH_SIZE', 0, 0, 1000), partitions: intFrom(env, 'BATCH_PARTITIONS', 2, 1, 64) };
+export function batchSettingsFromEnv(env?: NodeJS.ProcessEnv): BatchSettings {
+  return batchSettingsFrom(env);
 }
 
 /** BATCH_SIZE alone: what the worker checks to choose the batched path. */
-export function batchSizeFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+export function batchSizeFromEnv(env?: NodeJS.ProcessEnv): number {
   return batchSettingsFromEnv(env).size;
 }

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DomainError, isDomainError } from '../domain/errors';
 import { isTransientFault } from '../db/pg-errors';
+import { retentionFrom } from '../config';
 import { redisOptions } from './connection';
 import { DelayJob, JobResult } from './job-context';
 import { jobDefinition, QUEUE_NAMES } from './registry';
@@ -27,9 +28,10 @@ export interface WorkerDeps {
 }
 
 /** Finished jobs kept for callers and operators; bounded so a burst cannot fill Redis (SPEC §3). */
+const retention = retentionFrom();
 export const RETENTION = {
-  removeOnComplete: { count: Number(process.env.KEEP_COMPLETED_JOBS || 10000) },
-  removeOnFail: { count: Number(process.env.KEEP_FAILED_JOBS || 50000) },
+  removeOnComplete: { count: retention.keepCompletedJobs },
+  removeOnFail: { count: retention.keepFailedJobs },
 };
 
 const DELAY_MARK = 'delayedUntil';
