@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { redisOptions } from '../queues/connection';
 import { QUEUE_NAMES } from '../queues/registry';
+import { addressOf } from '../queues/unavailable';
+import IORedis from 'ioredis';
 import { basicAuth, BoardCredentials, resolveCredentials } from './auth';
 import { checkHealth } from './health';
 import { prometheusMetrics } from './metrics';
@@ -55,7 +57,8 @@ export function boardOptionsFrom(config: Config, knex: Knex, logger: Logger): Bo
 function openQueues(options: BoardOptions): Queue[] {
   return (options.queueNames ?? QUEUE_NAMES).map((name) => {
     const queue = new Queue(name, { connection: redisOptions(options.redisUrl, 'producer'), prefix: options.prefix });
-    queue.on('error', (err) => options.logger.warn({ queue: name, err: err.message }, 'board: redis connection error'));
+    // Debug only: during an outage every queue reports every reconnect; /healthz and /api say it once.
+    queue.on('error', (err) => options.logger.debug({ queue: name, err: err.message }, 'board: redis connection error'));
     return queue;
   });
 }
@@ -69,7 +72,7 @@ function withChargeInName(adapter: BullMQAdapter): BullMQAdapter {
   return adapter;
 }
 
-function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCredentials): express.Express {
+function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCredentials, redis: IORedis): express.Express {
   const serverAdapter = new ExpressAdapter().setBasePath('/');
   createBullBoard({
     queues: queues.map((q) => withChargeInName(new BullMQAdapter(q, { readOnlyMode: options.readOnly }))),
@@ -89,6 +92,11 @@ function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCred
     } catch (err) {
       next(err);
     }
+  });
+  // Bull Board's API waits for Redis forever: with Redis down it answers 503 at once instead.
+  app.use('/api', (_req, res, next) => {
+    if (redis.status === 'ready') return next();
+    res.status(503).json({ error: `Redis unreachable at ${addressOf(options.redisUrl)} (${redis.status})` });
   });
   app.use('/', serverAdapter.getRouter());
   return app;
@@ -117,7 +125,11 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
     options.logger.warn({ requestedHost: options.host }, 'BOARD_HOST ignored: without BOARD_USER/BOARD_PASSWORD the board listens on 127.0.0.1 only');
   }
   const queues = openQueues(options);
-  const server = await listen(buildApp(options, queues, credentials), options.port, host).catch(async (err: unknown) => {
+  // A connection of its own whose status says whether Redis is up right now (ioredis reconnects it).
+  const redis = new IORedis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 500, 2000) });
+  redis.on('error', () => undefined);
+  const server = await listen(buildApp(options, queues, credentials, redis), options.port, host).catch(async (err: unknown) => {
+    redis.disconnect();
     await Promise.all(queues.map((q) => q.close()));
     throw err;
   });
@@ -138,6 +150,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      redis.disconnect();
       await Promise.all(queues.map((q) => q.close()));
     },
   };

@@ -2,6 +2,7 @@ import { Job, JobType, Queue } from 'bullmq';
 import { CommanderError } from 'commander';
 import { App } from '../app';
 import { redisOptions } from '../queues/connection';
+import { addressOf, withRedisDeadline } from '../queues/unavailable';
 import { errorCodeOfReason } from '../queues/producer';
 import { table } from './render';
 
@@ -11,12 +12,15 @@ function openQueue(app: App, name: string): Queue {
   return new Queue(name, { connection: redisOptions(app.config.redisUrl, 'producer'), prefix: app.config.queuePrefix });
 }
 
+/** One queue for a one-shot: Redis down is one line within seconds (SPEC §5), never a hang. */
 async function withQueue<T>(app: App, name: string, work: (queue: Queue) => Promise<T>): Promise<T> {
   const queue = openQueue(app, name);
+  let last: Error | undefined;
+  queue.on('error', (err: Error) => (last = err));
   try {
-    return await work(queue);
+    return await withRedisDeadline(addressOf(app.config.redisUrl), 5000, () => work(queue), () => last);
   } finally {
-    await queue.close();
+    await queue.close().catch(() => undefined);
     await app.close();
   }
 }

@@ -5,6 +5,7 @@ import { balanceJson, chargeJson, renderCharge } from './render';
 import { realizedCredits } from '../db/balance';
 import { migrateLatest, migrateLegacyBaseline } from '../db/migrate';
 import { getCharge } from '../db/read-charge';
+import { asPostgresProblem, ensureDatabase } from '../db/database';
 import { isDomainError } from '../domain/errors';
 import { FlatFeeQueues } from '../queues/producer';
 import { QUEUE_NAMES, QueueName } from '../queues/registry';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
     .command('start')
     .description('migrate to the latest schema, then run the workers and Bull Board (BOARD_PORT)')
     .action(async () => {
+      await ensureDatabase(config().databaseUrl);
       const app = createApp();
       await runWorker(app, { migrate: true, onStarted: boardAlongsideWorkers(app) });
     });
@@ -84,6 +86,7 @@ export function buildProgram(): Command {
     .description('apply database migrations')
     .option('--legacy-baseline', 'apply only the migrations that create the legacy shape (SPEC §7)')
     .action(async (opts: { legacyBaseline?: boolean }) => {
+      await ensureDatabase(config().databaseUrl);
       await withApp(async (app) => {
         const applied = opts.legacyBaseline ? await migrateLegacyBaseline(app.knex) : await migrateLatest(app.knex);
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
@@ -102,6 +105,11 @@ export function buildProgram(): Command {
       const app = createApp();
       const queues = new FlatFeeQueues({ redisUrl: app.config.redisUrl, prefix: app.config.queuePrefix });
       try {
+        // BullMQ answers an existing id with that job and adds nothing: say so rather than print it as new.
+        const existing = opts.jobId ? await queues.outcome(name, opts.jobId) : null;
+        if (existing) {
+          throw new CommanderError(1, 'flatfee.job_exists', `job ${opts.jobId} already exists on ${name} (state ${existing.state}); nothing enqueued`);
+        }
         const job = await queues.enqueue(name, data as never, opts.jobId ? { jobId: opts.jobId } : {});
         process.stdout.write(`${job.id}\n`);
       } finally {
@@ -156,7 +164,13 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code.startsWith('flatfee.')) process.stderr.write(`error: ${err.message}\n`);
       return err.exitCode || 1;
     }
-    process.stderr.write(`error: ${isDomainError(err) || err instanceof Error ? err.message : String(err)}\n`);
+    let problem = err;
+    try {
+      problem = asPostgresProblem(err, config().databaseUrl);
+    } catch {
+      // a bad configuration: err already says so
+    }
+    process.stderr.write(`error: ${isDomainError(problem) || problem instanceof Error ? problem.message : String(problem)}\n`);
     return 1;
   }
 }

@@ -6,6 +6,7 @@ import { dropLegacyTables } from '../db/legacy-migration-drop';
 import { MigrationProgress, tableAgrees } from '../domain/legacy-migration';
 import { redisOptions } from '../queues/connection';
 import { FlatFeeQueues } from '../queues/producer';
+import { pingRedis } from '../queues/unavailable';
 
 // The operator's side of SPEC §7: enqueue the migration job, follow it with a progress bar, print
 // its report; and, once it is done, the guarded drop of the legacy tables.
@@ -54,6 +55,10 @@ function report(result: Record<string, unknown>, progress: MigrationProgress | n
 
 async function migrateLegacy(opts: MigrateOptions): Promise<void> {
   const app = createApp();
+  await pingRedis(app.config.redisUrl).catch(async (err) => {
+    await app.close();
+    throw err;
+  });
   const queues = new FlatFeeQueues({ redisUrl: app.config.redisUrl, prefix: app.config.queuePrefix });
   const events = new QueueEvents(QUEUE, { connection: redisOptions(app.config.redisUrl, 'worker'), prefix: app.config.queuePrefix });
   try {
