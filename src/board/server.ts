@@ -63,6 +63,22 @@ function openQueues(options: BoardOptions): Queue[] {
   });
 }
 
+/** Ready now, or (first connection still under way) within ms; a reconnecting client is down. */
+function redisReady(redis: IORedis, ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  if (!['wait', 'connecting', 'connect'].includes(redis.status)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    redis.once('ready', onReady);
+  });
+}
+
 /** Operators look for a charge, not a job number: the job's title names the charge it touches. */
 function withChargeInName(adapter: BullMQAdapter): BullMQAdapter {
   adapter.setFormatter('name', (job: { name?: string; data?: { chargeId?: unknown; id?: unknown } }) => {
@@ -94,8 +110,8 @@ function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCred
     }
   });
   // Bull Board's API waits for Redis forever: with Redis down it answers 503 at once instead.
-  app.use('/api', (_req, res, next) => {
-    if (redis.status === 'ready') return next();
+  app.use('/api', async (_req, res, next) => {
+    if (await redisReady(redis, 2000)) return next();
     res.status(503).json({ error: `Redis unreachable at ${addressOf(options.redisUrl)} (${redis.status})` });
   });
   app.use('/', serverAdapter.getRouter());

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createApp, withApp } from '../app';
-import { balanceJson, chargeJson, renderCharge } from './render';
+import { balanceJson, chargeJson, currencyArgument, renderCharge } from './render';
 import { realizedCredits } from '../db/balance';
 import { migrateLatest, migrateLegacyBaseline } from '../db/migrate';
 import { getCharge } from '../db/read-charge';
@@ -10,7 +10,7 @@ import { isDomainError } from '../domain/errors';
 import { FlatFeeQueues } from '../queues/producer';
 import { QUEUE_NAMES, QueueName } from '../queues/registry';
 import { configureRedisCluster } from '../queues/connection';
-import { config } from '../config';
+import { config, ENVIRONMENT } from '../config';
 import { runWorker } from './worker-command';
 import { boardAlongsideWorkers, runBoard } from './board-command';
 import { runJobs, runRetry } from './jobs-command';
@@ -40,11 +40,18 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** `--help` names every environment variable the worker reads (src/config.ts). */
+export function environmentHelp(): string {
+  const width = Math.max(...ENVIRONMENT.map(([name]) => Math.min(name.length, 28)));
+  return `\nEnvironment:\n${ENVIRONMENT.map(([name, what]) => `  ${name.length > width ? `${name}\n  ${''.padEnd(width)}` : name.padEnd(width)}  ${what}`).join('\n')}\n`;
+}
+
 export function buildProgram(): Command {
   const program = new Command('flatfee-worker')
     .description('Applies flat-fee billing charge jobs from BullMQ to PostgreSQL exactly once')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', environmentHelp());
 
   program
     .command('start')
@@ -141,8 +148,9 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (namespace: string, customerId: string, currency: string, opts: { json?: boolean }) => {
       await withApp(async (app) => {
-        const total = await realizedCredits(app.knex, namespace, customerId, currency);
-        process.stdout.write(opts.json ? `${JSON.stringify(balanceJson(total))}\n` : `${total.toFixed()} ${currency}\n`);
+        const code = currencyArgument(currency);
+        const total = await realizedCredits(app.knex, namespace, customerId, code);
+        process.stdout.write(opts.json ? `${JSON.stringify(balanceJson(total))}\n` : `${total.toFixed()} ${code}\n`);
       });
     });
 
