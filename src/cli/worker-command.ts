@@ -47,13 +47,15 @@ export async function runWorker(app: App, options: { migrate: boolean; onStarted
 }
 
 /**
- * Redis down at start: one line per backoff step (2 s doubling to 30 s) until it answers, then on.
+ * Redis down at start: one line per retry, every 2 s (a Redis that comes back is picked up within
+ * seconds: RELIABILITY 11 asks for 5), until it answers, then on.
  * Resolves true once Redis answers, false when a stop signal came first.
  */
 export async function waitForRedis(redisUrl: string, logger: Logger, stopped: Promise<unknown>): Promise<boolean> {
   let stop = false;
   void stopped.then(() => (stop = true));
-  for (let delay = 2000; !stop; delay = Math.min(delay * 2, 30000)) {
+  const delay = 2000;
+  while (!stop) {
     try {
       await pingRedis(redisUrl);
       return true;
