@@ -71,3 +71,24 @@ export async function pingRedis(url: string, ms = 2000): Promise<void> {
     client.disconnect();
   }
 }
+
+/**
+ * While Redis is down every worker connection reports every reconnect attempt: the operator gets one
+ * line per interval for all of them ("Redis at … unreachable (…), reconnecting"), and every other
+ * error in full. Returns the listener for a worker's 'error' events.
+ */
+export function outageReporter(
+  redisUrl: string,
+  report: (line: string) => void,
+  other: (queue: string, err: Error) => void,
+  intervalMs = 2000,
+  now: () => number = Date.now,
+): (queue: string, err: Error) => void {
+  let lastAt = -Infinity;
+  return (queue, err) => {
+    if (!isConnectionError(err)) return other(queue, err);
+    if (now() - lastAt < intervalMs) return;
+    lastAt = now();
+    report(`Redis at ${addressOf(redisUrl)} unreachable (${err.message}), reconnecting`);
+  };
+}

@@ -5,6 +5,7 @@ import { DomainError, isDomainError } from '../domain/errors';
 import { isTransientFault } from '../db/pg-errors';
 import { retentionFrom } from '../config';
 import { redisOptions } from './connection';
+import { outageReporter } from './unavailable';
 import { DelayJob, JobResult } from './job-context';
 import { jobDefinition, QUEUE_NAMES } from './registry';
 import type { JournalEntry } from '../domain/journal';
@@ -100,6 +101,7 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
   const batchSize = deps.batchSize ?? batchSizeFromEnv();
   const logs = new JobLogWriter((job, _line, err) => jobLogFailed(deps.logger, job, err));
   const processor = createProcessor(deps, batchSize > 1 ? createBatchRunner(deps, batchSize) : runJob, (job, line) => logs.write(job, line));
+  const onError = outageReporter(deps.redisUrl, (line) => deps.logger.warn(line), (queue, err) => deps.logger.error({ queue, err }, 'worker error'));
   return (deps.queues ?? QUEUE_NAMES).map((queue) => {
     const worker = new Worker(queue, processor, {
       connection: redisOptions(deps.redisUrl, 'worker'),
@@ -112,7 +114,7 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
       // Prometheus export, served on the board's /metrics, reports 0 completed and 0 failed forever.
       metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
     });
-    worker.on('error', (err) => deps.logger.error({ queue, err }, 'worker error'));
+    worker.on('error', (err) => onError(queue, err));
     logs.attach(queue, worker.getBackend());
     return worker;
   });
