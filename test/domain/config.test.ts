@@ -48,7 +48,7 @@ describe('configuration', () => {
     expect(
       problemsOf({
         KEEP_FAILED_JOBS: 'ten',
-        KEEP_COMPLETED_JOBS: '10',
+        KEEP_COMPLETED_JOBS: '0',
         BOARD_PORT: '99999',
         LEGACY_MIGRATION_LANES: '0',
         BATCH_SIZE: '1.5',
@@ -63,8 +63,8 @@ describe('configuration', () => {
       'REDIS_URL must be a redis:// or rediss:// URL, got "not a url"',
       'BOARD_PORT must be an integer 0..65535, got "99999"',
       'LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent, got "loud"',
-      'KEEP_COMPLETED_JOBS must be an integer >= 1000, got "10"',
-      'KEEP_FAILED_JOBS must be an integer >= 1000, got "ten"',
+      'KEEP_COMPLETED_JOBS must be an integer >= 1, got "0"',
+      'KEEP_FAILED_JOBS must be an integer >= 1, got "ten"',
       'LEGACY_MIGRATION_LANES must be an integer 1..16, got "0"',
       'BATCH_SIZE must be an integer 0..1000, got "1.5"',
     ]);
@@ -83,7 +83,7 @@ describe('configuration', () => {
     const out = await runCli(['jobs', 'create-charge'], cliEnv({ BOARD_READ_ONLY: 'maybe', KEEP_FAILED_JOBS: 'ten', REDIS_URL: 'redis://127.0.0.1:1' }));
     expect(out.code).to.equal(2);
     expect(out.stderr).to.equal(
-      'error: bad configuration: BOARD_READ_ONLY must be true/false/1/0/yes/no, got "maybe"; KEEP_FAILED_JOBS must be an integer >= 1000, got "ten"\n',
+      'error: bad configuration: BOARD_READ_ONLY must be true/false/1/0/yes/no, got "maybe"; KEEP_FAILED_JOBS must be an integer >= 1, got "ten"\n',
     );
   });
 });
