@@ -16,6 +16,9 @@ export async function runWorker(app: App, options: { migrate: boolean; onStarted
   if (options.migrate) {
     const applied = await migrateLatest(app.knex);
     logger.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');
+  } else {
+    // PostgreSQL unreachable at start is one line and exit 1 (the CLI names it), not jobs failing one by one.
+    await app.knex.raw('select 1');
   }
   // The board (with /healthz answering 503) serves while Redis is awaited.
   const stopExtras = options.onStarted ? await options.onStarted() : async () => {};

@@ -58,9 +58,9 @@ describe('dependencies down at the edges', function () {
     }
   });
 
-  it('PostgreSQL unreachable: balance and start exit 1 with one line naming PostgreSQL', async () => {
+  it('PostgreSQL unreachable: balance, start and worker exit 1 with one line naming PostgreSQL', async () => {
     const port = new URL(deadPg).port;
-    for (const args of [['balance', 'acme', 'cust', 'USD'], ['start']]) {
+    for (const args of [['balance', 'acme', 'cust', 'USD'], ['start'], ['worker']]) {
       const started = Date.now();
       const out = await runCli(args, cliEnv({ DATABASE_URL: deadPg, REDIS_URL: config.redisUrl, BOARD_PORT: '0' }));
       expect(Date.now() - started, args[0]).to.be.below(10000);
