@@ -43,14 +43,14 @@ export function etaText(done: number, total: number, elapsedMs: number): string 
 
 /** Charges done / total, rate and ETA on stderr; stdout keeps the report. */
 function follow(events: QueueEvents, job: Job): { bar: SingleBar; last: () => MigrationProgress | null; stop: () => void } {
-  const format = 'charges [{bar}] {value}/{total} | {rate} charges/s | ETA {eta} | {phase}';
+  const format = 'charges [{bar}] {value}/{total} | {rate} charges/s | ETA {remaining} | {phase}';
   // Piped to a log, a line every few seconds instead of a redrawn bar.
   const bar = new SingleBar({ format, etaBuffer: 20, hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic);
   const started = Date.now();
   let last: MigrationProgress | null = null;
   let lastAt = Date.now();
   let phase = 'waiting for a worker';
-  bar.start(1, 0, { rate: 0, eta: '-', phase });
+  bar.start(1, 0, { rate: 0, remaining: '-', phase });
   events.on('progress', ({ jobId, data }) => {
     if (jobId !== job.id || typeof data !== 'object') return;
     last = data as unknown as MigrationProgress;
@@ -58,7 +58,7 @@ function follow(events: QueueEvents, job: Job): { bar: SingleBar; last: () => Mi
     phase = last.phase;
     const rate = Math.round(last.chargesDone / Math.max((Date.now() - started) / 1000, 0.001));
     bar.setTotal(Math.max(last.chargesTotal, 1));
-    bar.update(last.chargesDone, { rate, phase, eta: etaText(last.chargesDone, last.chargesTotal, Date.now() - started) });
+    bar.update(last.chargesDone, { rate, phase, remaining: etaText(last.chargesDone, last.chargesTotal, Date.now() - started) });
   });
   // A worker that died (or never ran) sends nothing: say so instead of a frozen bar.
   const watch = setInterval(() => bar.update({ phase: phaseText(phase, Date.now() - lastAt) }), 1000);
