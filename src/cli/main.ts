@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createApp, withApp } from '../app';
 import { balanceJson, chargeJson, currencyArgument, renderCharge } from './render';
@@ -40,6 +41,10 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
+}
+
 /** `--help` names every environment variable the worker reads (src/config.ts). */
 export function environmentHelp(): string {
   const width = Math.max(...ENVIRONMENT.map(([name]) => Math.min(name.length, 28)));
@@ -50,8 +55,11 @@ export function buildProgram(): Command {
   const program = new Command('flatfee-worker')
     .description('Applies flat-fee billing charge jobs from BullMQ to PostgreSQL exactly once')
     .showHelpAfterError()
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
-    .addHelpText('after', environmentHelp());
+    .addHelpText('after', environmentHelp())
+    // Every variable checked before a command connects anywhere (help and --version need none).
+    .hook('preAction', () => configureRedisCluster(config().redisCluster, config().queuePrefix));
 
   program
     .command('start')
@@ -162,8 +170,6 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    // Every variable checked before anything connects: all bad ones in one line.
-    configureRedisCluster(config().redisCluster, config().queuePrefix);
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {

@@ -70,8 +70,9 @@ describe('CLI details', () => {
       await dropPrefix(prefix);
     });
 
-    it('--help names the environment variables', async () => {
-      const out = await runCli(['--help'], cliEnv({}));
+    it('--help names the environment variables, and --version prints the version, even with a bad variable', async () => {
+      const [out, version] = await Promise.all([runCli(['--help'], cliEnv({ BOARD_PORT: 'x' })), runCli(['--version'], cliEnv({ BOARD_PORT: 'x' }))]);
+      expect(version).to.deep.include({ code: 0, stdout: '0.1.0\n' });
       expect(out.code).to.equal(0);
       for (const name of ['DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX', 'BOARD_PORT', 'BOARD_READ_ONLY', 'KEEP_FAILED_JOBS', 'BATCH_SIZE', 'LEGACY_MIGRATION_LANES']) {
         expect(out.stdout).to.include(name);
