@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { Job, QueueEvents, Worker } from 'bullmq';
+import { Job, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import pino from 'pino';
 import { jobKey, keyRefOf } from '../../src/db/idempotency';
-import { redisOptions } from '../../src/queues/connection';
 import { FlatFeeQueues } from '../../src/queues/producer';
 import { startWorkers, stopWorkers } from '../../src/queues/worker';
 import { useTestDatabase } from '../helpers/db';
@@ -39,6 +38,7 @@ describe('keys of jobs without idempotencyKey', () => {
         queues = new FlatFeeQueues({ redisUrl: redis.url, prefix, defaultJobOptions: FAST_RETRY });
         workers = startWorkers({ knex: db().knex, logger: pino({ level: 'silent' }), redisUrl: redis.url, prefix, concurrency: 4, batchSize, queues: ['create-charge', 'delete-charge'] });
         await Promise.all(workers.map((w) => w.waitUntilReady()));
+        listen();
       });
       after(async () => {
         await stopWorkers(workers, 10000, pino({ level: 'silent' }));
@@ -46,14 +46,27 @@ describe('keys of jobs without idempotencyKey', () => {
         await redis.stop();
       });
 
-      async function finished(job: Job) {
-        const events = new QueueEvents(job.queueName, { connection: redisOptions(redis.url, 'worker'), prefix });
-        try {
-          await events.waitUntilReady();
-          await job.waitUntilFinished(events).catch(() => undefined);
-        } finally {
-          await events.close();
+      /**
+       * The outcome of one delivery, from the in-process workers' own events (keyed by id and creation
+       * time: ids repeat after the flush), registered before anything is added, so none can be missed.
+       */
+      const ended = new Map<string, () => void>();
+      const endedKeys = new Set<string>();
+      const keyOf = (job: Job) => `${job.queueName}:${job.id}:${job.timestamp}`;
+      function listen() {
+        for (const w of workers) {
+          for (const event of ['completed', 'failed'] as const) {
+            w.on(event, (job: Job | undefined) => {
+              if (!job) return;
+              endedKeys.add(keyOf(job));
+              ended.get(keyOf(job))?.();
+            });
+          }
         }
+      }
+
+      async function finished(job: Job) {
+        if (!endedKeys.has(keyOf(job))) await new Promise<void>((resolve) => ended.set(keyOf(job), resolve));
         const fresh = (await Job.fromId(queues.queue(job.queueName as 'delete-charge'), job.id!))!;
         return { state: await fresh.getState(), result: fresh.returnvalue, failedReason: fresh.failedReason };
       }
