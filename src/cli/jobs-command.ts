@@ -2,7 +2,7 @@ import { Job, JobType, Queue } from 'bullmq';
 import { CommanderError } from 'commander';
 import { App } from '../app';
 import { redisOptions } from '../queues/connection';
-import { addressOf, withRedisDeadline } from '../queues/unavailable';
+import { addressOf, pingRedis, withRedisDeadline } from '../queues/unavailable';
 import { errorCodeOfReason } from '../queues/producer';
 import { ellipsis, table } from './render';
 
@@ -18,6 +18,8 @@ async function withQueue<T>(app: App, name: string, work: (queue: Queue) => Prom
   let last: Error | undefined;
   queue.on('error', (err: Error) => (last = err));
   try {
+    // A refused connection fails at once, not after the deadline.
+    await pingRedis(app.config.redisUrl);
     return await withRedisDeadline(addressOf(app.config.redisUrl), 5000, () => work(queue), () => last);
   } finally {
     await queue.close().catch(() => undefined);

@@ -9,6 +9,7 @@ import { getCharge } from '../db/read-charge';
 import { asPostgresProblem, ensureDatabase } from '../db/database';
 import { isDomainError } from '../domain/errors';
 import { FlatFeeQueues } from '../queues/producer';
+import { pingRedis } from '../queues/unavailable';
 import { QUEUE_NAMES, QueueName } from '../queues/registry';
 import { configureRedisCluster } from '../queues/connection';
 import { config, ENVIRONMENT } from '../config';
@@ -120,6 +121,8 @@ export function buildProgram(): Command {
       const app = createApp();
       const queues = new FlatFeeQueues({ redisUrl: app.config.redisUrl, prefix: app.config.queuePrefix });
       try {
+        // A refused connection fails at once, not after the producer's deadline.
+        await pingRedis(app.config.redisUrl);
         // BullMQ answers an existing id with that job and adds nothing: say so rather than print it as new.
         const existing = opts.jobId ? await queues.outcome(name, opts.jobId) : null;
         if (existing) {
