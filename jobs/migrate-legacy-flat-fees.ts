@@ -1,4 +1,5 @@
 import * as yup from 'yup';
+import { legacyMigrationLanesFrom } from '../src/config';
 import { Knex } from 'knex';
 import { monotonicFactory } from 'ulid';
 import {
@@ -38,7 +39,7 @@ export const DEFAULT_BATCH_SIZE = 1000;
  * Batches run side by side in this many lanes: Postgres runs a transaction on one core, so two lanes
  * keep a two-core database busy. Each lane is one pooled connection.
  */
-const LANES = Number(process.env.LEGACY_MIGRATION_LANES || 2);
+const LANES = legacyMigrationLanesFrom();
 
 /** Below this many charges moved, stale statistics cost less than refreshing them. */
 const ANALYZE_AFTER_CHARGES = 10000;

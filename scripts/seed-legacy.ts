@@ -3,6 +3,7 @@ import { loadConfig } from '../src/config';
 import { createKnex } from '../src/db/knex';
 import { migrateLegacyBaseline } from '../src/db/migrate';
 import { seedLegacy } from '../src/db/legacy-migration-seed';
+import { progressLine } from '../src/cli/render';
 
 // `npm run seed:legacy -- --charges N`: fills DATABASE_URL's legacy tables (SPEC §7) with a realistic
 // mix. An empty database gets the legacy baseline first; an upgraded one takes the rows as legacy
@@ -26,9 +27,9 @@ async function main(argv: string[]): Promise<void> {
       charges,
       namespaces: opts.namespaces.split(',').filter(Boolean),
       seed: Number(opts.seed),
-      onChunk: (n) => process.stderr.write(`\rseeded ${n} / ${charges} charges`),
+      onChunk: (n) => process.stderr.write(progressLine(`seeded ${n} / ${charges} charges`, process.stderr.isTTY === true)),
     });
-    process.stderr.write('\n');
+    if (process.stderr.isTTY) process.stderr.write('\n');
     process.stdout.write(`${JSON.stringify({ ...seeded, seconds: (Date.now() - started) / 1000 })}\n`);
   } finally {
     await knex.destroy();

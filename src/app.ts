@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { Config, loadConfig } from './config';
+import { Config, config as processConfig } from './config';
 import { createKnex } from './db/knex';
 import { createLogger } from './logger';
 
@@ -12,7 +12,7 @@ export interface App {
   close(): Promise<void>;
 }
 
-export function createApp(config: Config = loadConfig(), applicationName = 'flatfee-worker'): App {
+export function createApp(config: Config = processConfig(), applicationName = 'flatfee-worker'): App {
   const logger = createLogger(config.logLevel);
   const knex = createKnex({ databaseUrl: config.databaseUrl, poolMax: config.dbPoolMax, applicationName });
   return {

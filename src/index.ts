@@ -3,6 +3,7 @@
 export { DEFAULT_JOB_OPTIONS, errorCodeOfReason, FlatFeeQueues } from './queues/producer';
 export type { EnqueueOptions, FlatFeeQueuesOptions, JobOutcome, PayloadOf } from './queues/producer';
 export { QUEUE_NAMES } from './queues/registry';
+export { ServiceUnavailableError } from './queues/unavailable';
 export type { QueueName } from './queues/registry';
 export { DomainError, ERROR_CODES, RETRIED_CODES, ValidationError } from './domain/errors';
 export type { ErrorCode, FieldProblem } from './domain/errors';

@@ -56,19 +56,86 @@ export function strictObject<S extends yup.ObjectShape>(shape: S) {
 
 export const idempotencyKey = () => text();
 
-/** A plain JSON object (metadata, annotations). */
+/** SPEC §3 limits: metadata and annotations at most 16 KiB serialized and 32 levels; a payload at most 1 MiB. */
+export const LIMITS = { jsonObjectBytes: 16 * 1024, jsonObjectDepth: 32, payloadBytes: 1024 * 1024 } as const;
+
+/**
+ * No schema nests deeper than this around a metadata/annotations object (payload → realizations[] →
+ * item → annotations): anything deeper is refused before any recursive walk (yup, the payload hash,
+ * JSON.stringify, jsonb) can overflow the stack on it.
+ */
+const PAYLOAD_DEPTH = LIMITS.jsonObjectDepth + 8;
+
+/** A lone surrogate cannot be stored: pg would write U+FFFD, and two different keys would become one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Text PostgreSQL cannot store as given: a NUL or a lone surrogate. */
+export function unstorableText(v: string): boolean {
+  return v.includes('\u0000') || LONE_SURROGATE.test(v);
+}
+
+export interface JsonShape {
+  /** UTF-8 bytes of JSON.stringify(value), counted without calling it. */
+  bytes: number;
+  /** 1 for a flat object or array; a scalar is 0. */
+  depth: number;
+  /** True when the walk stopped early: bytes or depth went past the given bounds. */
+  cut: boolean;
+}
+
+/**
+ * Size and depth of a JSON value, walked with an explicit stack (never recursion), stopping as soon as
+ * maxBytes or maxDepth is passed, so a 3,000-level or 100 MiB payload costs no more than the limit.
+ */
+export function jsonShape(value: unknown, maxBytes = Infinity, maxDepth = Infinity): JsonShape {
+  let bytes = 0;
+  let depth = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, level] = stack.pop()!;
+    if (v !== null && typeof v === 'object') {
+      const entries = Array.isArray(v) ? Array.from(v, (x): [string | null, unknown] => [null, x]) : Object.entries(v);
+      depth = Math.max(depth, level + 1);
+      // brackets and commas; each key with its quotes and colon
+      bytes += 2 + Math.max(0, entries.length - 1);
+      if (depth > maxDepth || bytes > maxBytes) return { bytes, depth, cut: true };
+      for (const [k, x] of entries) {
+        if (k !== null) bytes += Buffer.byteLength(JSON.stringify(k)) + 1;
+        stack.push([x, level + 1]);
+      }
+    } else {
+      bytes += Buffer.byteLength(JSON.stringify(v) ?? 'null');
+    }
+    if (bytes > maxBytes) return { bytes, depth, cut: true };
+  }
+  return { bytes, depth, cut: false };
+}
+
+/** A plain JSON object (metadata, annotations) within SPEC §3's size and depth limits. */
 export const jsonObject = () =>
-  yup.mixed<Record<string, unknown>>().test('object', '${path} must be a JSON object', (v) => v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v)));
+  yup
+    .mixed<Record<string, unknown>>()
+    .test('object', '${path} must be a JSON object', (v) => v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v)))
+    .test('limits', `\${path} must be at most ${LIMITS.jsonObjectBytes} bytes serialized and ${LIMITS.jsonObjectDepth} levels deep`, (v) => {
+      if (v === undefined || v === null || typeof v !== 'object') return true;
+      return !jsonShape(v, LIMITS.jsonObjectBytes, LIMITS.jsonObjectDepth).cut;
+    });
 
 /** Validates a payload, listing every bad field in one validation_failed error. */
 export function validate<S extends yup.AnyObjectSchema>(schema: S, data: unknown): yup.InferType<S> {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new ValidationError([{ path: '(payload)', message: 'payload must be a JSON object' }]);
   }
-  const nul = nulCharacters(data, '');
+  // Size and depth first, without recursion: everything after this may walk the payload recursively.
+  const shape = jsonShape(data, LIMITS.payloadBytes, PAYLOAD_DEPTH);
+  if (shape.cut) {
+    const message = shape.bytes > LIMITS.payloadBytes ? `payload must be at most ${LIMITS.payloadBytes} bytes serialized` : `payload must be at most ${PAYLOAD_DEPTH} levels deep`;
+    throw new ValidationError([{ path: '(payload)', message }]);
+  }
+  const bad = unstorableCharacters(data);
   try {
     const valid = schema.validateSync(data, { abortEarly: false, strict: true, stripUnknown: false });
-    if (nul.length > 0) throw new ValidationError(nul);
+    if (bad.length > 0) throw new ValidationError(bad);
     return valid;
   } catch (err) {
     if (err instanceof yup.ValidationError) {
@@ -76,25 +143,37 @@ export function validate<S extends yup.AnyObjectSchema>(schema: S, data: unknown
         path: e.path || '(payload)',
         message: e.message,
       }));
-      throw new ValidationError([...problems, ...nul]);
+      throw new ValidationError([...problems, ...bad]);
     }
     throw err;
   }
 }
 
 /**
- * PostgreSQL stores no U+0000 in text or jsonb: a NUL anywhere (free text, metadata keys) would
- * pass the schema and then fail every retry at INSERT, so it is a validation error up front.
+ * PostgreSQL stores no U+0000 in text or jsonb, and no lone surrogate (pg writes U+FFFD for it, so
+ * "a\ud800" and "a\udc00" would be stored alike): either would pass the schema and then fail every
+ * retry at INSERT or be silently changed, so it is a validation error up front. Iterative walk.
  */
-function nulCharacters(value: unknown, path: string): FieldProblem[] {
-  const at = path || '(payload)';
-  if (typeof value === 'string') return value.includes('\u0000') ? [{ path: at, message: `${at} must not contain NUL characters` }] : [];
-  if (Array.isArray(value)) return value.flatMap((v, i) => nulCharacters(v, `${path}[${i}]`));
-  if (typeof value !== 'object' || value === null) return [];
-  return Object.entries(value).flatMap(([k, v]) => {
-    const child = path ? `${path}.${k}` : k;
-    return k.includes('\u0000') ? [{ path: at, message: `${at} has a key with a NUL character` }] : nulCharacters(v, child);
-  });
+function unstorableCharacters(data: unknown): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const stack: Array<[unknown, string]> = [[data, '']];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop()!;
+    const at = path || '(payload)';
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) problems.push({ path: at, message: `${at} must not contain NUL characters` });
+      else if (LONE_SURROGATE.test(value)) problems.push({ path: at, message: `${at} must be well-formed Unicode (a lone surrogate)` });
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}[${i}]`]);
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [k, v] of Object.entries(value).reverse()) {
+        if (k.includes('\u0000')) problems.push({ path: at, message: `${at} has a key with a NUL character` });
+        else if (LONE_SURROGATE.test(k)) problems.push({ path: at, message: `${at} has a key that is not well-formed Unicode (a lone surrogate)` });
+        else stack.push([v, path ? `${path}.${k}` : k]);
+      }
+    }
+  }
+  return problems;
 }
 
 /** The eight totals, each a required non-negative decimal string (SPEC §1: totals are never negative). */

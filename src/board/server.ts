@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { redisOptions } from '../queues/connection';
 import { QUEUE_NAMES } from '../queues/registry';
+import { addressOf } from '../queues/unavailable';
+import IORedis from 'ioredis';
 import { basicAuth, BoardCredentials, resolveCredentials } from './auth';
 import { chargeExplorer } from './charges/routes';
 import { checkHealth } from './health';
@@ -57,8 +59,25 @@ export function boardOptionsFrom(config: Config, knex: Knex, logger: Logger): Bo
 function openQueues(options: BoardOptions): Queue[] {
   return (options.queueNames ?? QUEUE_NAMES).map((name) => {
     const queue = new Queue(name, { connection: redisOptions(options.redisUrl, 'producer'), prefix: options.prefix });
-    queue.on('error', (err) => options.logger.warn({ queue: name, err: err.message }, 'board: redis connection error'));
+    // Debug only: during an outage every queue reports every reconnect; /healthz and /api say it once.
+    queue.on('error', (err) => options.logger.debug({ queue: name, err: err.message }, 'board: redis connection error'));
     return queue;
+  });
+}
+
+/** Ready now, or (first connection still under way) within ms; a reconnecting client is down. */
+function redisReady(redis: IORedis, ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  if (!['wait', 'connecting', 'connect'].includes(redis.status)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    redis.once('ready', onReady);
   });
 }
 
@@ -71,7 +90,7 @@ function withChargeInName(adapter: BullMQAdapter): BullMQAdapter {
   return adapter;
 }
 
-function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCredentials): express.Express {
+function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCredentials, redis: IORedis): express.Express {
   const serverAdapter = new ExpressAdapter().setBasePath('/');
   createBullBoard({
     queues: queues.map((q) => withChargeInName(new BullMQAdapter(q, { readOnlyMode: options.readOnly }))),
@@ -94,6 +113,11 @@ function buildApp(options: BoardOptions, queues: Queue[], credentials: BoardCred
     } catch (err) {
       next(err);
     }
+  });
+  // Bull Board's API waits for Redis forever: with Redis down it answers 503 at once instead.
+  app.use('/api', async (_req, res, next) => {
+    if (await redisReady(redis, 2000)) return next();
+    res.status(503).json({ error: `Redis unreachable at ${addressOf(options.redisUrl)} (${redis.status})` });
   });
   app.use('/charges', chargeExplorer(options.knex, options.logger));
   app.use('/', serverAdapter.getRouter());
@@ -124,7 +148,11 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
   }
   enableProcessMetrics();
   const queues = openQueues(options);
-  const server = await listen(buildApp(options, queues, credentials), options.port, host).catch(async (err: unknown) => {
+  // A connection of its own whose status says whether Redis is up right now (ioredis reconnects it).
+  const redis = new IORedis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 500, 2000) });
+  redis.on('error', () => undefined);
+  const server = await listen(buildApp(options, queues, credentials, redis), options.port, host).catch(async (err: unknown) => {
+    redis.disconnect();
     await Promise.all(queues.map((q) => q.close()));
     throw err;
   });
@@ -145,6 +173,7 @@ export async function startBoard(options: BoardOptions): Promise<BoardServer> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      redis.disconnect();
       await Promise.all(queues.map((q) => q.close()));
     },
   };

@@ -38,8 +38,8 @@ function outcomeText(e: HistoryEntryJson): string {
 export function renderHistory(h: History): string {
   if (h.entries.length === 0) return `charge ${h.chargeId}: no journal entries (it predates the journal)\n`;
   const head = ['#', 'finished (UTC)', 'queue', 'job', 'try', 'outcome', 'run', 'changed', 'totals moved'];
-  const rows = h.entries.map((e) => [
-    e.id,
+  const rows = h.entries.map((e, i) => [
+    String(i + 1),
     e.finishedAt.replace('T', ' ').replace('Z', ''),
     e.queue,
     e.jobId ?? '-',

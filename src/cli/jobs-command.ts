@@ -2,8 +2,9 @@ import { Job, JobType, Queue } from 'bullmq';
 import { CommanderError } from 'commander';
 import { App } from '../app';
 import { redisOptions } from '../queues/connection';
+import { addressOf, pingRedis, withRedisDeadline } from '../queues/unavailable';
 import { errorCodeOfReason } from '../queues/producer';
-import { table } from './render';
+import { ellipsis, table } from './render';
 
 export const LISTED_STATES = ['active', 'waiting', 'delayed', 'failed', 'completed'] as const;
 
@@ -11,12 +12,17 @@ function openQueue(app: App, name: string): Queue {
   return new Queue(name, { connection: redisOptions(app.config.redisUrl, 'producer'), prefix: app.config.queuePrefix });
 }
 
+/** One queue for a one-shot: Redis down is one line within seconds (SPEC §5), never a hang. */
 async function withQueue<T>(app: App, name: string, work: (queue: Queue) => Promise<T>): Promise<T> {
   const queue = openQueue(app, name);
+  let last: Error | undefined;
+  queue.on('error', (err: Error) => (last = err));
   try {
-    return await work(queue);
+    // A refused connection fails at once, not after the deadline.
+    await pingRedis(app.config.redisUrl);
+    return await withRedisDeadline(addressOf(app.config.redisUrl), 5000, () => work(queue), () => last);
   } finally {
-    await queue.close();
+    await queue.close().catch(() => undefined);
     await app.close();
   }
 }
@@ -33,7 +39,13 @@ export interface ListedJob {
   finishedAt: string | null;
 }
 
-function listed(job: Job, state: string): ListedJob {
+/** A failed job, or one waiting for its next attempt after a failure: its last code and message. */
+function lastFailure(job: Job, state: string): string | null {
+  if (state === 'completed') return null;
+  return state === 'failed' || job.attemptsMade > 0 ? job.failedReason || null : null;
+}
+
+export function listed(job: Job, state: string): ListedJob {
   const data = (job.data ?? {}) as { chargeId?: unknown; id?: unknown };
   const chargeId = data.chargeId ?? data.id ?? (job.returnvalue as { chargeId?: unknown } | undefined)?.chargeId;
   return {
@@ -41,8 +53,8 @@ function listed(job: Job, state: string): ListedJob {
     state,
     attemptsMade: job.attemptsMade,
     chargeId: typeof chargeId === 'string' ? chargeId : null,
-    errorCode: state === 'failed' ? errorCodeOfReason(job.failedReason) : null,
-    failedReason: state === 'failed' ? job.failedReason ?? null : null,
+    errorCode: errorCodeOfReason(lastFailure(job, state)),
+    failedReason: lastFailure(job, state),
     returnvalue: job.returnvalue ?? null,
     createdAt: new Date(job.timestamp).toISOString(),
     finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
@@ -64,7 +76,7 @@ export function renderJobs(jobs: ListedJob[]): string {
   if (jobs.length === 0) return 'no jobs\n';
   return table([
     ['job id', 'state', 'attempts', 'charge', 'created', 'error code', 'reason'],
-    ...jobs.map((j) => [j.id, j.state, String(j.attemptsMade), j.chargeId ?? '-', j.createdAt, j.errorCode ?? '', (j.failedReason ?? '').slice(0, 100)]),
+    ...jobs.map((j) => [j.id, j.state, String(j.attemptsMade), j.chargeId ?? '-', j.createdAt, j.errorCode ?? '', ellipsis(j.failedReason ?? '', 100)]),
   ]);
 }
 

@@ -1,15 +1,18 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createApp, withApp } from '../app';
-import { balanceJson, chargeJson, renderCharge } from './render';
+import { balanceJson, chargeJson, currencyArgument, renderCharge } from './render';
 import { realizedCredits } from '../db/balance';
 import { migrateLatest, migrateLegacyBaseline } from '../db/migrate';
 import { getCharge } from '../db/read-charge';
+import { asPostgresProblem, ensureDatabase } from '../db/database';
 import { isDomainError } from '../domain/errors';
 import { FlatFeeQueues } from '../queues/producer';
+import { pingRedis } from '../queues/unavailable';
 import { QUEUE_NAMES, QueueName } from '../queues/registry';
 import { configureRedisCluster } from '../queues/connection';
-import { loadConfig } from '../config';
+import { config, ENVIRONMENT } from '../config';
 import { runWorker } from './worker-command';
 import { boardAlongsideWorkers, runBoard } from './board-command';
 import { runJobs, runRetry } from './jobs-command';
@@ -40,16 +43,31 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** `--help` names every environment variable the worker reads (src/config.ts). */
+export function environmentHelp(): string {
+  const width = Math.max(...ENVIRONMENT.map(([name]) => Math.min(name.length, 28)));
+  return `\nEnvironment:\n${ENVIRONMENT.map(([name, what]) => `  ${name.length > width ? `${name}\n  ${''.padEnd(width)}` : name.padEnd(width)}  ${what}`).join('\n')}\n`;
+}
+
 export function buildProgram(): Command {
   const program = new Command('flatfee-worker')
     .description('Applies flat-fee billing charge jobs from BullMQ to PostgreSQL exactly once')
     .showHelpAfterError()
-    .exitOverride();
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .exitOverride()
+    .addHelpText('after', environmentHelp())
+    // Every variable checked before a command connects anywhere (help and --version need none).
+    .hook('preAction', () => configureRedisCluster(config().redisCluster, config().queuePrefix));
 
   program
     .command('start')
     .description('migrate to the latest schema, then run the workers and Bull Board (BOARD_PORT)')
     .action(async () => {
+      await ensureDatabase(config().databaseUrl);
       const app = createApp();
       await runWorker(app, { migrate: true, onStarted: boardAlongsideWorkers(app) });
     });
@@ -85,6 +103,7 @@ export function buildProgram(): Command {
     .description('apply database migrations')
     .option('--legacy-baseline', 'apply only the migrations that create the legacy shape (SPEC §7)')
     .action(async (opts: { legacyBaseline?: boolean }) => {
+      await ensureDatabase(config().databaseUrl);
       await withApp(async (app) => {
         const applied = opts.legacyBaseline ? await migrateLegacyBaseline(app.knex) : await migrateLatest(app.knex);
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
@@ -103,6 +122,13 @@ export function buildProgram(): Command {
       const app = createApp();
       const queues = new FlatFeeQueues({ redisUrl: app.config.redisUrl, prefix: app.config.queuePrefix });
       try {
+        // A refused connection fails at once, not after the producer's deadline.
+        await pingRedis(app.config.redisUrl);
+        // BullMQ answers an existing id with that job and adds nothing: say so rather than print it as new.
+        const existing = opts.jobId ? await queues.outcome(name, opts.jobId) : null;
+        if (existing) {
+          throw new CommanderError(1, 'flatfee.job_exists', `job ${opts.jobId} already exists on ${name} (state ${existing.state}); nothing enqueued`);
+        }
         const job = await queues.enqueue(name, data as never, opts.jobId ? { jobId: opts.jobId } : {});
         process.stdout.write(`${job.id}\n`);
       } finally {
@@ -134,8 +160,9 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (namespace: string, customerId: string, currency: string, opts: { json?: boolean }) => {
       await withApp(async (app) => {
-        const total = await realizedCredits(app.knex, namespace, customerId, currency);
-        process.stdout.write(opts.json ? `${JSON.stringify(balanceJson(total))}\n` : `${total.toFixed()} ${currency}\n`);
+        const code = currencyArgument(currency);
+        const total = await realizedCredits(app.knex, namespace, customerId, code);
+        process.stdout.write(opts.json ? `${JSON.stringify(balanceJson(total))}\n` : `${total.toFixed()} ${code}\n`);
       });
     });
 
@@ -149,7 +176,6 @@ export async function main(argv: string[]): Promise<number> {
   // Before any knex exists: pg is instrumented when it is loaded. Nothing is loaded without OTEL_*.
   const tracing = startTracingFromEnv();
   try {
-    configureRedisCluster(process.env, loadConfig().queuePrefix);
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {
@@ -158,7 +184,13 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code.startsWith('flatfee.')) process.stderr.write(`error: ${err.message}\n`);
       return err.exitCode || 1;
     }
-    process.stderr.write(`error: ${isDomainError(err) || err instanceof Error ? err.message : String(err)}\n`);
+    let problem = err;
+    try {
+      problem = asPostgresProblem(err, config().databaseUrl);
+    } catch {
+      // a bad configuration: err already says so
+    }
+    process.stderr.write(`error: ${isDomainError(problem) || problem instanceof Error ? problem.message : String(problem)}\n`);
     return 1;
   } finally {
     // Flushes the spans still batched before the process exits.

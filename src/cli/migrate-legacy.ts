@@ -6,6 +6,7 @@ import { dropLegacyTables } from '../db/legacy-migration-drop';
 import { MigrationProgress, tableAgrees } from '../domain/legacy-migration';
 import { redisOptions } from '../queues/connection';
 import { FlatFeeQueues } from '../queues/producer';
+import { pingRedis } from '../queues/unavailable';
 
 // The operator's side of SPEC §7: enqueue the migration job, follow it with a progress bar, print
 // its report; and, once it is done, the guarded drop of the legacy tables.
@@ -25,22 +26,49 @@ function batchSizeOf(raw: string | undefined): number | undefined {
   return n;
 }
 
+/** Seconds without a progress event after which the bar says the job may have no worker. */
+export const STALL_SECONDS = 15;
+
+/** The bar's phase: the job's own, or a question once nothing has moved for STALL_SECONDS. */
+export function phaseText(phase: string, sinceProgressMs: number): string {
+  const idle = Math.floor(sinceProgressMs / 1000);
+  return idle >= STALL_SECONDS ? `no progress for ${idle} s — is a worker running?` : phase;
+}
+
+/** The ETA once there is a rate to base it on; '-' before (cli-progress shows "NFs" then). */
+export function etaText(done: number, total: number, elapsedMs: number): string {
+  if (done <= 0 || elapsedMs <= 0 || total <= done) return done > 0 && total <= done ? '0s' : '-';
+  return `${Math.ceil(((total - done) * elapsedMs) / done / 1000)}s`;
+}
+
 /** Charges done / total, rate and ETA on stderr; stdout keeps the report. */
-function follow(events: QueueEvents, job: Job): { bar: SingleBar; last: () => MigrationProgress | null } {
-  const format = 'charges [{bar}] {value}/{total} | {rate} charges/s | ETA {eta_formatted} | {phase}';
+function follow(events: QueueEvents, job: Job): { bar: SingleBar; last: () => MigrationProgress | null; stop: () => void } {
+  const format = 'charges [{bar}] {value}/{total} | {rate} charges/s | ETA {remaining} | {phase}';
   // Piped to a log, a line every few seconds instead of a redrawn bar.
   const bar = new SingleBar({ format, etaBuffer: 20, hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic);
   const started = Date.now();
   let last: MigrationProgress | null = null;
-  bar.start(1, 0, { rate: 0, phase: 'waiting for a worker' });
+  let lastAt = Date.now();
+  let phase = 'waiting for a worker';
+  bar.start(1, 0, { rate: 0, remaining: '-', phase });
   events.on('progress', ({ jobId, data }) => {
     if (jobId !== job.id || typeof data !== 'object') return;
     last = data as unknown as MigrationProgress;
+    lastAt = Date.now();
+    phase = last.phase;
     const rate = Math.round(last.chargesDone / Math.max((Date.now() - started) / 1000, 0.001));
     bar.setTotal(Math.max(last.chargesTotal, 1));
-    bar.update(last.chargesDone, { rate, phase: last.phase });
+    bar.update(last.chargesDone, { rate, phase, remaining: etaText(last.chargesDone, last.chargesTotal, Date.now() - started) });
   });
-  return { bar, last: () => last };
+  // A worker that died (or never ran) sends nothing: say so instead of a frozen bar.
+  const watch = setInterval(() => bar.update({ phase: phaseText(phase, Date.now() - lastAt) }), 1000);
+  return { bar, last: () => last, stop: () => clearInterval(watch) };
+}
+
+/** A migration job already waiting or running: a second one would run beside it. */
+async function activeMigration(queues: FlatFeeQueues): Promise<Job | null> {
+  const [job] = await queues.queue(QUEUE).getJobs(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children'], 0, 0);
+  return job ?? null;
 }
 
 function report(result: Record<string, unknown>, progress: MigrationProgress | null): string {
@@ -54,6 +82,10 @@ function report(result: Record<string, unknown>, progress: MigrationProgress | n
 
 async function migrateLegacy(opts: MigrateOptions): Promise<void> {
   const app = createApp();
+  await pingRedis(app.config.redisUrl).catch(async (err) => {
+    await app.close();
+    throw err;
+  });
   const queues = new FlatFeeQueues({ redisUrl: app.config.redisUrl, prefix: app.config.queuePrefix });
   const events = new QueueEvents(QUEUE, { connection: redisOptions(app.config.redisUrl, 'worker'), prefix: app.config.queuePrefix });
   try {
@@ -64,14 +96,20 @@ async function migrateLegacy(opts: MigrateOptions): Promise<void> {
       ...(batchSize === undefined ? {} : { batchSize }),
       ...(opts.namespace === undefined ? {} : { namespace: opts.namespace }),
     };
+    const running = await activeMigration(queues);
+    if (running) {
+      throw new CommanderError(1, 'flatfee.migration_running', `migration job ${running.id} is already ${await running.getState()}; wait for it (flatfee-worker jobs ${QUEUE}) instead of starting a second one`);
+    }
     const job = await queues.enqueue(QUEUE, payload);
     // A dry run only counts: there is no progress to draw.
-    const { bar, last } = payload.dryRun ? { bar: null, last: () => null } : follow(events, job);
+    const { bar, last, stop } = payload.dryRun ? { bar: null, last: () => null, stop: () => undefined } : follow(events, job);
     try {
       const result = (await job.waitUntilFinished(events)) as Record<string, unknown>;
+      stop();
       bar?.stop();
       process.stdout.write(report(result, last()));
     } catch (err) {
+      stop();
       bar?.stop();
       throw new CommanderError(1, 'flatfee.migration_failed', `migration job ${job.id} failed: ${(err as Error).message}`);
     }

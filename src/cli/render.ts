@@ -1,6 +1,8 @@
 import Decimal from 'decimal.js';
 import { ChargeView, RunView } from '../db/read-charge';
 import { TOTAL_KEYS } from '../domain/totals';
+import { CommanderError } from 'commander';
+import { isCurrency } from '../domain/money';
 
 /** Plain JSON for output: Decimals as fixed-point strings (never exponents), Dates as ISO strings. */
 export function toPlainJson(value: unknown): unknown {
@@ -19,6 +21,23 @@ export function chargeJson(charge: ChargeView): unknown {
 
 export function balanceJson(total: Decimal): { realizedCredits: string } {
   return { realizedCredits: total.toFixed() };
+}
+
+/** Cut to at most `max` characters, an ellipsis showing that something was cut. */
+export function ellipsis(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** A progress line: redrawn in place on a terminal, one line each when piped to a log. */
+export function progressLine(text: string, tty: boolean): string {
+  return tty ? `\r${text}` : `${text}\n`;
+}
+
+/** Currency codes are upper-case ISO-4217: `usd` means USD; anything else is refused, never answered 0. */
+export function currencyArgument(raw: string): string {
+  const code = raw.trim().toUpperCase();
+  if (!isCurrency(code)) throw new CommanderError(2, 'flatfee.bad_currency', `"${raw}" is not an ISO-4217 currency code`);
+  return code;
 }
 
 export function table(rows: string[][]): string {

@@ -9,12 +9,26 @@ export interface KeyRef {
   key: string;
 }
 
-/** The key a delivery is known by: the payload's idempotencyKey, else the BullMQ job id (SPEC §3). */
-export function keyRefOf(queue: string, data: unknown, jobId: string | null): KeyRef {
+/**
+ * The key a delivery is known by (SPEC §3): the payload's idempotencyKey; else a custom job id as
+ * given; else BullMQ's own numeric id with the job's creation time, because a Redis that lost its
+ * data counts ids from 1 again and a new job "1" must never be taken for an old one.
+ */
+export function keyRefOf(queue: string, data: unknown, jobId: string | null, jobCreatedAt?: number): KeyRef {
   const d = (data ?? {}) as Record<string, unknown>;
-  const key = typeof d.idempotencyKey === 'string' && d.idempotencyKey.length > 0 ? d.idempotencyKey : jobId ?? '';
+  const key = typeof d.idempotencyKey === 'string' && d.idempotencyKey.length > 0 ? d.idempotencyKey : jobKey(jobId, jobCreatedAt);
   const namespace = typeof d.namespace === 'string' ? d.namespace : '';
   return { queue, namespace, key };
+}
+
+/**
+ * BullMQ refuses integer custom ids ("Custom Id cannot be integers"), so an integer id is its own
+ * counter's. The time is ISO-8601: its colons make it a key no custom id can be (BullMQ refuses ':').
+ */
+export function jobKey(jobId: string | null, jobCreatedAt: number | undefined): string {
+  if (jobId === null) return '';
+  if (!/^\d+$/.test(jobId) || jobCreatedAt === undefined || !Number.isFinite(jobCreatedAt)) return jobId;
+  return `${jobId}@${new Date(jobCreatedAt).toISOString()}`;
 }
 
 export type Claim = { replayed: false } | { replayed: true; result: Record<string, unknown> };
@@ -25,15 +39,39 @@ export function payloadHash(data: unknown): string {
   return createHash('sha256').update(canonicalJson(rest)).digest('hex');
 }
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.keys(value as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
+type Open = { close: string; items: unknown[]; keys: string[] | null; next: number };
+
+/**
+ * Sorted-key JSON with an explicit stack, never recursion: the hash is taken before validation, so a
+ * 3,000-level payload must hash (and then fail validation) instead of overflowing the stack.
+ * Same text as the recursive form: undefined members are null, arrays keep their order.
+ */
+export function canonicalJson(root: unknown): string {
+  const out: string[] = [];
+  const stack: Open[] = [];
+  let value: unknown = root;
+  for (;;) {
+    if (Array.isArray(value)) {
+      out.push('[');
+      stack.push({ close: ']', items: value, keys: null, next: 0 });
+    } else if (value && typeof value === 'object') {
+      const keys = Object.keys(value).sort();
+      out.push('{');
+      stack.push({ close: '}', items: keys.map((k) => (value as Record<string, unknown>)[k]), keys, next: 0 });
+    } else {
+      out.push(JSON.stringify(value) ?? 'null');
+    }
+    let top = stack[stack.length - 1];
+    while (top && top.next >= top.items.length) {
+      out.push(top.close);
+      stack.pop();
+      top = stack[stack.length - 1];
+    }
+    if (!top) return out.join('');
+    if (top.next > 0) out.push(',');
+    if (top.keys) out.push(`${JSON.stringify(top.keys[top.next])}:`);
+    value = top.items[top.next++];
   }
-  return JSON.stringify(value) ?? 'null';
 }
 
 /**

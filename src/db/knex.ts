@@ -20,10 +20,14 @@ export function createKnex(options: KnexOptions): Knex {
       connectionString: options.databaseUrl,
       application_name: options.applicationName ?? 'flatfee-worker',
       keepAlive: true,
+      // A server that does not answer is an error within seconds, not a 30 s pool wait (SPEC §5).
+      connectionTimeoutMillis: 5000,
     },
     pool: { min: 0, max: options.poolMax ?? 10 },
     acquireConnectionTimeout: 30000,
     migrations: migrationConfig(),
+    // knex prints every failed connect with its stack; the error itself reaches the caller.
+    log: { warn: (message: string) => (String(message).startsWith('Acquire connection error') ? undefined : console.warn(message)) },
   });
 }
 

@@ -2,14 +2,14 @@ import { claimedOf, claimKeys, keyId, keysRelease, loadStoredKeys, resultsUpdate
 import { journalInsert } from '../db/batch-journal';
 import { writeTogether } from '../db/batch-sql';
 import { inBatchTransaction } from '../db/batch-transaction';
-import { KeyRef, keyRefOf, payloadHash } from '../db/idempotency';
+import { KeyRef, payloadHash } from '../db/idempotency';
 import { isTransientFault, mapPgError } from '../db/pg-errors';
 import { ConflictError, isDomainError } from '../domain/errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { observeBatch } from '../observability/metrics';
-import { validate } from '../validation';
+import { unstorableText, validate } from '../validation';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
-import { faultsBeforeCommit, finishOutcomes, journalScope, lockOrder } from './batch-finish';
+import { faultsBeforeCommit, finishOutcomes, journalScope, keyRefOfItem, lockOrder } from './batch-finish';
 import { JobDefinition } from './job-context';
 import { Decided, FreshApplied, JobKind, JobResult } from '../domain/decision';
 
@@ -79,7 +79,7 @@ function parse(def: JobDefinition, data: unknown): { ok: true; payload: unknown 
  * job: a replay answers before validation, validation before any rule.
  */
 async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: BatchItem[], env: BatchEnv) {
-  const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOf(def.name, item.data, item.jobId), hash: payloadHash(item.data) }));
+  const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOfItem(def.name, item), hash: payloadHash(item.data) }));
   const owners = new Map<string, Keyed>();
   for (const k of keyed) if (!owners.has(keyId(k.ref))) owners.set(keyId(k.ref), k);
   const unique = [...owners.values()];
@@ -130,8 +130,8 @@ function answerOf(k: Keyed, d: Decided): Answer {
  * job before any statement, and the rest of the batch goes on without it.
  */
 function refusedBeforeClaim(def: JobDefinition, item: BatchItem): unknown {
-  const ref = keyRefOf(def.name, item.data, item.jobId);
-  if (![ref.key, ref.namespace].some((v) => v.length > 255 || v.includes('\u0000'))) return null;
+  const ref = keyRefOfItem(def.name, item);
+  if (![ref.key, ref.namespace].some((v) => v.length > 255 || unstorableText(v))) return null;
   const p = parse(def, item.data);
   return p.ok ? null : p.error;
 }

@@ -21,6 +21,11 @@ export function lockOrder(items: BatchItem[]): number[] {
   });
 }
 
+/** The key a delivery is known by (SPEC §3): its idempotencyKey, its custom job id, or BullMQ's id with the job's creation time. */
+export function keyRefOfItem(queue: string, item: BatchItem): KeyRef {
+  return keyRefOf(queue, item.data, item.jobId, item.job?.timestamp);
+}
+
 /** What every journal entry of one delivery shares. */
 export function journalScope(ref: KeyRef, hash: string, d: Pick<BatchItem, 'jobId' | 'job' | 'startedAt'>): JournalScope {
   const { queue, namespace, key } = ref;
@@ -36,7 +41,7 @@ export async function finishOutcomes(queue: string, items: BatchItem[], outcomes
     items.map(async (item, i) => {
       const outcome = outcomes[i];
       if (outcome.ok) return item.onJournal?.(entries[i] ?? null);
-      const scope = journalScope(keyRefOf(queue, item.data, item.jobId), payloadHash(item.data), item);
+      const scope = journalScope(keyRefOfItem(queue, item), payloadHash(item.data), item);
       // Written first: `onJournal?.(await …)` would skip the write when nobody listens.
       const entry = await recordRejected(env.knex, scope, item.data, outcome.error, env.logger);
       item.onJournal?.(entry);

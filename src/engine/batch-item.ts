@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { JournalEntry } from '../domain/journal';
-import { intFrom } from '../config';
+import { batchSettingsFrom } from '../config';
 import { JobResult } from '../domain/decision';
 
 /** One delivery waiting to be applied as part of a batch. */
@@ -32,6 +32,6 @@ export interface BatchSettings {
   partitions: number;
 }
 
-export function batchSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): BatchSettings {
-  return { size: intFrom(env, 'BATCH_SIZE', 50, 1, 1000), partitions: intFrom(env, 'BATCH_PARTITIONS', 2, 1, 64) };
+export function batchSettingsFromEnv(env?: NodeJS.ProcessEnv): BatchSettings {
+  return batchSettingsFrom(env);
 }

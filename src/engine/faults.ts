@@ -3,9 +3,11 @@
  * announces the point on stdout as `FLATFEE_FAULT <point> <jobId>` (and over IPC when it has a
  * channel) and then waits forever, so the test can SIGKILL it exactly there. Unset in production.
  */
+import { faultSpecFrom } from '../config';
+
 export type FaultPoint = 'before_commit' | 'after_commit' | 'after_batch';
 
-const spec = process.env.FLATFEE_FAULT ?? '';
+const spec = faultSpecFrom();
 
 export async function faultPoint(point: FaultPoint, queue: string, jobId: string | null): Promise<void> {
   if (!spec) return;

@@ -21,7 +21,7 @@ const NO_TRANSACTION = new Proxy({} as Knex.Transaction, {
  */
 export async function runOwnTransactionsJob(def: JobDefinition, data: unknown, env: RunEnv): Promise<JobResult> {
   // Namespace '': the job spans namespaces, so its key is global to its queue.
-  const ref = { ...keyRefOf(def.name, data, env.jobId), namespace: '' };
+  const ref = { ...keyRefOf(def.name, data, env.jobId, env.job?.timestamp), namespace: '' };
   const hash = payloadHash(data);
   const seen = await findKey(env.knex, ref, hash);
   if (seen.state === 'finished') return { ...seen.result, replayed: true };

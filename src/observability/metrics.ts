@@ -1,5 +1,6 @@
 import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { collectDefaultMetrics, Counter, Histogram, register } from 'prom-client';
+import { config } from '../config';
 
 /**
  * The worker's Prometheus metrics, in prom-client's standard registry (served on the board's
@@ -34,7 +35,7 @@ let metrics: ReturnType<typeof createMetrics> | null | undefined;
 
 /** Created on first use, once per process (prom-client refuses a second metric of one name). */
 function ours(): ReturnType<typeof createMetrics> | null {
-  if (metrics === undefined) metrics = process.env.METRICS_ENABLED === 'false' ? null : createMetrics();
+  if (metrics === undefined) metrics = config().metricsEnabled ? createMetrics() : null;
   return metrics;
 }
 

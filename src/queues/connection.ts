@@ -1,5 +1,6 @@
 import { ConnectionOptions, createIORedisClient, RedisConnection, RedisOptions } from 'bullmq';
 import { Cluster } from 'ioredis';
+import { redisClusterFrom } from '../config';
 
 /**
  * Redis options from REDIS_URL. Workers wait for Redis forever (maxRetriesPerRequest null, as BullMQ
@@ -46,7 +47,7 @@ export function useRedisCluster(): () => void {
 }
 
 export function clusterModeFrom(env: NodeJS.ProcessEnv): boolean {
-  return env.REDIS_CLUSTER === 'true';
+  return redisClusterFrom(env);
 }
 
 /** Redis's own rule: the first `{` and the next `}` after it, with at least one character between. */
@@ -56,8 +57,8 @@ export function hasHashTag(prefix: string): boolean {
 }
 
 /** Cluster mode with an untagged prefix would fail every job with CROSSSLOT: refuse to start instead. */
-export function configureRedisCluster(env: NodeJS.ProcessEnv, queuePrefix: string): void {
-  if (!clusterModeFrom(env)) return;
+export function configureRedisCluster(clusterMode: boolean, queuePrefix: string): void {
+  if (!clusterMode) return;
   if (!hasHashTag(queuePrefix)) {
     throw new Error(`REDIS_CLUSTER=true needs a QUEUE_PREFIX with a hash tag such as {flatfee}, got "${queuePrefix}"`);
   }

@@ -5,6 +5,7 @@ import { redisOptions } from './connection';
 import { JOBS, QueueName } from './registry';
 import { RETENTION } from './worker';
 import { activeTelemetry } from '../observability/tracing';
+import { addressOf, withRedisDeadline } from './unavailable';
 
 /** A job kind's payload, inferred from the same yup schema the worker validates with. */
 export type PayloadOf<Q extends QueueName> = InferType<(typeof JOBS)[Q]['schema']>;
@@ -28,6 +29,11 @@ export interface FlatFeeQueuesOptions {
    * tracing when it is on (observability/tracing.ts), else none.
    */
   telemetry?: Telemetry;
+  /**
+   * How long one call may wait for Redis (default 5000 ms). Past it, or on a refused connection, the
+   * call throws ServiceUnavailableError (code service_unavailable) and nothing was enqueued.
+   */
+  redisTimeoutMs?: number;
 }
 
 /** What a caller can read back about a job (results are kept per SPEC §3 retention). */
@@ -72,6 +78,7 @@ function withKey<T extends object>(payload: T, idempotencyKey: string | undefine
  */
 export class FlatFeeQueues {
   private readonly queues = new Map<QueueName, Queue>();
+  private lastRedisError: Error | undefined;
 
   constructor(private readonly options: FlatFeeQueuesOptions = {}) {}
 
@@ -84,9 +91,33 @@ export class FlatFeeQueues {
         defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...this.options.defaultJobOptions },
         telemetry: this.options.telemetry ?? activeTelemetry(),
       });
+      // Connection errors are reported once, by the call that meets them, not as stacks on stderr.
+      queue.on('error', (err: Error) => (this.lastRedisError = err));
       this.queues.set(name, queue);
     }
     return queue;
+  }
+
+  private get redisAddress(): string {
+    return this.options.connection ? 'the configured connection' : addressOf(this.options.redisUrl ?? 'redis://127.0.0.1:6379');
+  }
+
+  /**
+   * One Redis call with a deadline. A call that timed out may still be waiting for a connection: its
+   * queue is closed (and opened again by the next call), so the job can never be added behind the
+   * caller's back after the caller was told it failed.
+   */
+  private async redis<T>(name: QueueName, work: (queue: Queue) => Promise<T>): Promise<T> {
+    const queue = this.queue(name);
+    try {
+      return await withRedisDeadline(this.redisAddress, this.options.redisTimeoutMs ?? 5000, () => work(queue), () => this.lastRedisError);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'service_unavailable') {
+        this.queues.delete(name);
+        void queue.close().catch(() => undefined);
+      }
+      throw err;
+    }
   }
 
   /** Validates locally (a bad payload never reaches the queue) and enqueues. */
@@ -94,7 +125,7 @@ export class FlatFeeQueues {
     const { idempotencyKey, ...jobOptions } = options;
     const data = withKey(payload as object, idempotencyKey);
     validate(JOBS[name].schema, data);
-    return this.queue(name).add(name, data, jobOptions);
+    return this.redis(name, (queue) => queue.add(name, data, jobOptions));
   }
 
   createCharge(p: PayloadOf<'create-charge'>, o?: EnqueueOptions) {
@@ -124,9 +155,12 @@ export class FlatFeeQueues {
 
   /** A job's state and, once finished, its result or its failure code; null when unknown or removed. */
   async outcome(name: QueueName, jobId: string): Promise<JobOutcome | null> {
-    const job = await this.queue(name).getJob(jobId);
-    if (!job) return null;
-    const state = await job.getState();
+    const found = await this.redis(name, async (queue) => {
+      const job = await queue.getJob(jobId);
+      return job ? { job, state: await job.getState() } : null;
+    });
+    if (!found) return null;
+    const { job, state } = found;
     const failedReason = state === 'failed' ? job.failedReason ?? null : null;
     return { state, result: state === 'completed' ? job.returnvalue ?? null : null, failedReason, errorCode: errorCodeOfReason(failedReason) };
   }

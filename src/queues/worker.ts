@@ -3,7 +3,9 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DomainError, isDomainError } from '../domain/errors';
 import { isTransientFault } from '../db/pg-errors';
+import { retentionFrom } from '../config';
 import { redisOptions } from './connection';
+import { outageReporter } from './unavailable';
 import { DelayJob, JobResult } from '../domain/decision';
 import { jobDefinition, QUEUE_NAMES } from './registry';
 import type { JournalEntry } from '../domain/journal';
@@ -30,9 +32,10 @@ export interface WorkerDeps {
 }
 
 /** Finished jobs kept for callers and operators; bounded so a burst cannot fill Redis (SPEC §3). */
+const retention = retentionFrom();
 export const RETENTION = {
-  removeOnComplete: { count: Number(process.env.KEEP_COMPLETED_JOBS || 10000) },
-  removeOnFail: { count: Number(process.env.KEEP_FAILED_JOBS || 50000) },
+  removeOnComplete: { count: retention.keepCompletedJobs },
+  removeOnFail: { count: retention.keepFailedJobs },
 };
 
 const DELAY_MARK = 'delayedUntil';
@@ -105,6 +108,7 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
   const processor = createProcessor(deps, createBatchRunner(deps, batchSize), (job, line) => logs.write(job, line));
   enableProcessMetrics();
   watchDbPool(deps.knex);
+  const onError = outageReporter(deps.redisUrl, (line) => deps.logger.warn(line), (queue, err) => deps.logger.error({ queue, err }, 'worker error'));
   return (deps.queues ?? QUEUE_NAMES).map((queue) => {
     const worker = new Worker(queue, processor, {
       connection: redisOptions(deps.redisUrl, 'worker'),
@@ -119,7 +123,7 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
       telemetry: activeTelemetry(),
     });
     watchRedis(worker);
-    worker.on('error', (err) => deps.logger.error({ queue, err }, 'worker error'));
+    worker.on('error', (err) => onError(queue, err));
     logs.attach(queue, worker.getBackend());
     return worker;
   });

@@ -37,7 +37,8 @@ describe('flatfee-worker CLI: enqueue, charge, jobs, retry, help and bad argumen
   });
 
   it('rejects bad arguments with a clear message and a non-zero exit', async function () {
-    this.timeout(30000);
+    // eight bins start at once: on a shared 2-core machine that alone can take 30 s
+    this.timeout(60000);
     const cases: Array<[string[], number, RegExp]> = [
       [['frobnicate'], 1, /unknown command 'frobnicate'/],
       [['enqueue', 'create-charge'], 1, /missing required argument 'payload'/],

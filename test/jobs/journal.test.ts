@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import pino from 'pino';
 import * as allocateCredit from '../../jobs/allocate-credit';
 import { loadHistory, renderHistory } from '../../src/cli/history';
-import { payloadHash } from '../../src/db/idempotency';
+import { jobKey, payloadHash } from '../../src/db/idempotency';
 import { applyJob } from '../../src/engine/batch-runner';
 import { useTestDatabase } from '../helpers/db';
 import { allocation, chargePayload, NS, totals } from '../helpers/fixtures';
@@ -36,7 +36,7 @@ describe('effect journal', () => {
       queue: 'create-charge',
       job_id: out.job.id,
       attempt: 1,
-      idempotency_key: out.job.id,
+      idempotency_key: jobKey(out.job.id!, out.job.timestamp),
       payload_hash: payloadHash(p),
       run_id: out.result!.currentRunId,
       outcome: 'applied',
@@ -160,7 +160,7 @@ describe('effect journal', () => {
     const out = await h().run('allocate-credit', { namespace: NS, chargeId, realizations: [allocation('100')] });
     const { logs } = await h().queues.queue('allocate-credit').getJobLogs(out.job.id!);
     expect(logs).to.deep.equal([
-      `journal: applied attempt=1 key=${out.job.id} charge=${chargeId} run=${runId} changed: charges ~1, runs ~1, credit_allocations +1; ` +
+      `journal: applied attempt=1 key=${jobKey(out.job.id!, out.job.timestamp)} charge=${chargeId} run=${runId} changed: charges ~1, runs ~1, credit_allocations +1; ` +
         'totals: amount 0→100, chargesTotal 0→100, creditsTotal 0→100',
     ]);
   });
