@@ -199,6 +199,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 let cached: Config | null = null;
 
+/**
+ * The process environment as OpenTelemetry reads it (its standard OTEL_* variables are the SDK's own
+ * contract, not ours to rename or check): handed to the tracing module from here, the one place
+ * that reads the environment.
+ */
+export function telemetryEnvironment(): NodeJS.ProcessEnv {
+  return process.env;
+}
+
 /** The process's configuration, read and checked once. */
 export function config(): Config {
   cached ??= loadConfig();

@@ -1,3 +1,4 @@
+import { telemetryEnvironment } from '../config';
 import type { Telemetry } from 'bullmq';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 
@@ -30,7 +31,7 @@ let current: Tracing | null = null;
  * Tracing is on when an exporter is named (OTEL_TRACES_EXPORTER other than none) or an OTLP
  * endpoint is set, and OTEL_SDK_DISABLED is not true.
  */
-export function tracingRequested(env: NodeJS.ProcessEnv = process.env): boolean {
+export function tracingRequested(env: NodeJS.ProcessEnv = telemetryEnvironment()): boolean {
   if (env.OTEL_SDK_DISABLED === 'true') return false;
   const exporter = env.OTEL_TRACES_EXPORTER?.trim();
   if (exporter) return exporter !== 'none';
@@ -65,7 +66,7 @@ function exporterFromEnv(env: NodeJS.ProcessEnv): SpanExporter {
  */
 export function startTracing(options: TracingOptions = {}): Tracing {
   if (current) return current;
-  const env = options.env ?? process.env;
+  const env = options.env ?? telemetryEnvironment();
   const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
   const { NodeTracerProvider, BatchSpanProcessor, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node');
   const { defaultResource, detectResources, envDetector, resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
@@ -108,6 +109,6 @@ export function startTracing(options: TracingOptions = {}): Tracing {
 }
 
 /** The CLI's entry: starts tracing when OTEL_* asks for it; null (and nothing loaded) otherwise. */
-export function startTracingFromEnv(env: NodeJS.ProcessEnv = process.env): Tracing | null {
+export function startTracingFromEnv(env: NodeJS.ProcessEnv = telemetryEnvironment()): Tracing | null {
   return tracingRequested(env) ? startTracing({ env }) : null;
 }

@@ -29,10 +29,11 @@ describe('configuration', () => {
       keepCompletedJobs: 10000,
       keepFailedJobs: 50000,
       legacyMigrationLanes: 2,
-      batchSize: 0,
+      batchSize: 50,
       batchPartitions: 2,
-      workerConcurrency: 8,
-      dbPoolMax: 12,
+      workerConcurrency: 150,
+      dbPoolMax: 24,
+      metricsEnabled: true,
     });
     expect(DEFAULT_DATABASE_URL).to.equal('postgres://postgres@127.0.0.1:5432/flatfee');
   });
@@ -58,6 +59,7 @@ describe('configuration', () => {
         REDIS_URL: 'not a url',
       }),
     ).to.deep.equal([
+      'BATCH_SIZE must be an integer 1..1000, got "1.5"',
       'WORKER_CONCURRENCY must be an integer 1..10000, got "-1"',
       'DATABASE_URL must be a postgres:// or postgresql:// URL, got "mysql://x/y"',
       'REDIS_URL must be a redis:// or rediss:// URL, got "not a url"',
@@ -66,7 +68,6 @@ describe('configuration', () => {
       'KEEP_COMPLETED_JOBS must be an integer >= 1, got "0"',
       'KEEP_FAILED_JOBS must be an integer >= 1, got "ten"',
       'LEGACY_MIGRATION_LANES must be an integer 1..16, got "0"',
-      'BATCH_SIZE must be an integer 0..1000, got "1.5"',
     ]);
     expect(loadConfig({ BOARD_PORT: '0' }).boardPort).to.equal(0);
     expect(loadConfig({ BOARD_PORT: '65535' }).boardPort).to.equal(65535);
