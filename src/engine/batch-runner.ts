@@ -43,7 +43,8 @@ export function createBatchRunner(env: BatchEnv, maxSize: number, partitions = b
     const key = `${def.name}/${partitionOf(chargeKeyOf(data), partitions)}`;
     let collector = collectors.get(key);
     if (!collector) {
-      collector = new BatchCollector(maxSize, (items: BatchItem[]) => applyBatch(def, items, env));
+      // A batch holds at least one job: a size below 1 would gather nothing and never drain.
+      collector = new BatchCollector(Math.max(1, maxSize), (items: BatchItem[]) => applyBatch(def, items, env));
       collectors.set(key, collector);
     }
     return collector;
