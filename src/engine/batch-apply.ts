@@ -166,16 +166,11 @@ function kindOf(def: JobDefinition): JobKind<unknown> {
  */
 async function applyStorable(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
   const kind = kindOf(def);
+  let together: Awaited<ReturnType<typeof applyTogether>>;
   for (let attempt = 1; ; attempt++) {
     try {
-      const { outcomes, entries, later } = await applyTogether(def, kind, items, env);
-      const done = items.filter((_, i) => !later[i]);
-      await finishOutcomes(def.name, done, outcomes.filter((_, i) => !later[i]), entries.filter((_, i) => !later[i]), env);
-      if (done.length === items.length) return outcomes;
-      // A twin of a job that failed is its own delivery, as it would be one job at a time: applied next, in order.
-      const rest = await applyStorable(def, items.filter((_, i) => later[i]), env);
-      let next = 0;
-      return outcomes.map((o, i) => (later[i] ? rest[next++] : o));
+      together = await applyTogether(def, kind, items, env);
+      break;
     } catch (error) {
       if (isTransientFault(error) && attempt < FAULT_ATTEMPTS) {
         env.logger.warn({ queue: def.name, size: items.length, attempt, err: error }, 'batch met a database fault; redoing it on a fresh connection');
@@ -190,6 +185,15 @@ async function applyStorable(def: JobDefinition, items: BatchItem[], env: BatchE
       return outcomes;
     }
   }
+  // Committed: what follows hands out results and journals the failed jobs; it never redoes the batch.
+  const { outcomes, entries, later } = together;
+  const done = items.filter((_, i) => !later[i]);
+  await finishOutcomes(def.name, done, outcomes.filter((_, i) => !later[i]), entries.filter((_, i) => !later[i]), env);
+  if (done.length === items.length) return outcomes;
+  // A twin of a job that failed is its own delivery, as it would be one job at a time: applied next, in order.
+  const rest = await applyStorable(def, items.filter((_, i) => later[i]), env);
+  let next = 0;
+  return outcomes.map((o, i) => (later[i] ? rest[next++] : o));
 }
 
 async function applyOneByOne(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
