@@ -78,12 +78,12 @@ function activate(state: ActivationState, p: Payload, resumed: boolean, newRuns:
 
 /** Locks every charge with its run (sent with the key claim). */
 export function reads(payloads: Payload[]) {
-  return [lockChargesWithRuns(uniqueCharges(payloads))];
+  return lockChargesWithRuns(uniqueCharges(payloads));
 }
 
 /** Activates due credit_only charges and provisions missing runs; writes the new runs and the charges' status and pointer. */
-export const decide: JobKind<Payload>['decide'] = ([lockedRows], fresh, { resumed }) => {
-  const states = new ChargeStates(lockedOf(lockedRows), chargeForJob, (found): ActivationState => ({ ...found, changed: false }));
+export const decide: JobKind<Payload>['decide'] = ([lockedRows, runRows], fresh, { resumed }) => {
+  const states = new ChargeStates(lockedOf(lockedRows, runRows), chargeForJob, (found): ActivationState => ({ ...found, changed: false }));
   const newRuns: Run[] = [];
   const decided = decideEach(fresh, (p, i) => activate(states.of(p), p, resumed[i], newRuns));
   const changed = states.values().filter((s) => s.changed).map((s) => s.charge);

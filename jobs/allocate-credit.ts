@@ -103,13 +103,13 @@ function applyToState(state: ChargeState, p: Payload, fresh: CreditRealization[]
 /** Locks every charge with its run and loads the runs' realizations (two statements, sent with the key claim). */
 export function reads(payloads: Payload[]) {
   const charges = uniqueCharges(payloads);
-  return [lockChargesWithRuns(charges), realizationsOfCurrentRuns(charges)];
+  return [...lockChargesWithRuns(charges), realizationsOfCurrentRuns(charges)];
 }
 
 /** Decides every job in arrival order, and writes the realizations, run totals and final charges. */
-export const decide: JobKind<Payload>['decide'] = ([locked, realizationRows], fresh) => {
+export const decide: JobKind<Payload>['decide'] = ([locked, runRows, realizationRows], fresh) => {
   const realizations = realizationsOf(realizationRows);
-  const states = new ChargeStates(lockedOf(locked), chargeWithRun, ({ charge, run }): ChargeState => {
+  const states = new ChargeStates(lockedOf(locked, runRows), chargeWithRun, ({ charge, run }): ChargeState => {
     const existing = realizations.get(run.id) ?? [];
     const clock = existing.reduce((latest, r) => Math.max(latest, r.createdAt.getTime()), 0);
     return { charge, run, realizations: existing, clock, totals: run.totals, runTotalsChanged: false, becameFinal: false };

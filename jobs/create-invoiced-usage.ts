@@ -195,15 +195,15 @@ function refuseReusedReferences(touched: TouchedLines): void {
 /** Locks every charge with its run; reads the runs' usages, live detailed lines and the runs that own the batch's lines. */
 export function reads(payloads: Payload[]) {
   const charges = uniqueCharges(payloads);
-  return [lockChargesWithRuns(charges), usagesOfCurrentRuns(charges), liveLinesOfCurrentRuns(charges), lineOwners([...new Set(payloads.map((p) => p.lineId))])];
+  return [...lockChargesWithRuns(charges), usagesOfCurrentRuns(charges), liveLinesOfCurrentRuns(charges), lineOwners([...new Set(payloads.map((p) => p.lineId))])];
 }
 
 /** Decides every job in arrival order; writes run lines and totals, usages and detailed lines. */
-export const decide: JobKind<Payload>['decide'] = ([lockedRows, usageRows, lineRows, ownerRows], fresh) => {
+export const decide: JobKind<Payload>['decide'] = ([lockedRows, runRows, usageRows, lineRows, ownerRows], fresh) => {
   const usages = usagesOf(usageRows);
   const live = liveLinesOf(lineRows);
   const owners = lineOwnersOf(ownerRows);
-  const states = new ChargeStates(lockedOf(lockedRows), chargeWithRun, ({ charge, run }): ChargeState => ({
+  const states = new ChargeStates(lockedOf(lockedRows, runRows), chargeWithRun, ({ charge, run }): ChargeState => ({
     charge, run, usage: usages.get(run.id) ?? null, live: live.get(run.id) ?? [], liveAsRead: true, changed: false,
   }));
   const touched: TouchedLines = new Map();

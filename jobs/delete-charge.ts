@@ -86,14 +86,14 @@ function chargeToDelete(locked: Map<string, LockedCharge>, namespace: string, ch
 /** Locks every charge with its run; reads the runs' realizations and the first result of any deletion already done. */
 export function reads(payloads: Payload[]) {
   const charges = uniqueCharges(payloads);
-  return [lockChargesWithRuns(charges), realizationsOfCurrentRuns(charges), firstResultsOfDeleted(name, charges)];
+  return [...lockChargesWithRuns(charges), realizationsOfCurrentRuns(charges), firstResultsOfDeleted(name, charges)];
 }
 
 /** Decides each deletion in arrival order; deleting again answers with what the first deletion did. */
-export const decide: JobKind<Payload>['decide'] = ([locked, realizationRows, deletedRows], fresh, { keys }) => {
+export const decide: JobKind<Payload>['decide'] = ([locked, runRows, realizationRows, deletedRows], fresh, { keys }) => {
   const realizations = realizationsOf(realizationRows);
   const deletedBy = resultsByCharge(deletedRows);
-  const states = new ChargeStates(lockedOf(locked), chargeToDelete, ({ charge, run }): DeletionState => ({
+  const states = new ChargeStates(lockedOf(locked, runRows), chargeToDelete, ({ charge, run }): DeletionState => ({
     charge, run, realizations: run ? realizations.get(run.id) ?? [] : [], deletedBy: charge.status === 'deleted' ? deletedBy.get(charge.id) ?? null : null,
   }));
   const corrections: CreditRealization[] = [];

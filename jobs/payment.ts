@@ -98,14 +98,14 @@ function applyToState(state: ChargeState, p: Payload): { result: JobResult; chan
 /** Locks every charge with its run and reads the runs' usages and payments (sent with the key claim). */
 export function reads(payloads: Payload[]) {
   const charges = uniqueCharges(payloads);
-  return [lockChargesWithRuns(charges), usagesOfCurrentRuns(charges), paymentsOfCurrentRuns(charges)];
+  return [...lockChargesWithRuns(charges), usagesOfCurrentRuns(charges), paymentsOfCurrentRuns(charges)];
 }
 
 /** Decides every job in arrival order; writes new payments, settled payments and final charges. Payments do not move run totals. */
-export const decide: JobKind<Payload>['decide'] = ([lockedRows, usageRows, paymentRows], fresh) => {
+export const decide: JobKind<Payload>['decide'] = ([lockedRows, runRows, usageRows, paymentRows], fresh) => {
   const usages = usagesOf(usageRows);
   const payments = paymentsOf(paymentRows);
-  const states = new ChargeStates(lockedOf(lockedRows), chargeWithRun, ({ charge, run }): ChargeState => ({
+  const states = new ChargeStates(lockedOf(lockedRows, runRows), chargeWithRun, ({ charge, run }): ChargeState => ({
     charge, run, usage: usages.get(run.id) ?? null, payment: payments.get(run.id) ?? null, paymentIsNew: false, settledExisting: false, finalizedAt: null,
   }));
   const decided = decideEach(fresh, (p): FreshApplied => {

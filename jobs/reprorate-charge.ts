@@ -44,7 +44,7 @@ interface ChargeState {
 /** Locks every charge with its run; reads what the current runs realized and whether they are invoiced. */
 export function reads(payloads: Payload[]) {
   const charges = uniqueCharges(payloads);
-  return [lockChargesWithRuns(charges), realizationsOfCurrentRuns(charges), usagesOfCurrentRuns(charges), paymentsOfCurrentRuns(charges)];
+  return [...lockChargesWithRuns(charges), realizationsOfCurrentRuns(charges), usagesOfCurrentRuns(charges), paymentsOfCurrentRuns(charges)];
 }
 
 /**
@@ -53,11 +53,11 @@ export function reads(payloads: Payload[]) {
  * runs, the charges and a receipt per re-proration. A second re-proration in one batch starts from
  * the first one's new run.
  */
-export const decide: JobKind<Payload>['decide'] = ([lockedRows, realizationRows, usageRows, paymentRows], fresh) => {
+export const decide: JobKind<Payload>['decide'] = ([lockedRows, runRows, realizationRows, usageRows, paymentRows], fresh) => {
   const realizations = realizationsOf(realizationRows);
   const usages = usagesOf(usageRows);
   const payments = paymentsOf(paymentRows);
-  const states = new ChargeStates(lockedOf(lockedRows), chargeForJob, ({ charge, run }): ChargeState => ({
+  const states = new ChargeStates(lockedOf(lockedRows, runRows), chargeForJob, ({ charge, run }): ChargeState => ({
     charge,
     run,
     realizations: run ? realizations.get(run.id) ?? [] : [],

@@ -34,30 +34,42 @@ export const RUN_COLUMNS: TypedColumn[] = [
   ...TOTAL_COLUMNS,
 ];
 
-function runOf(row: Record<string, unknown>): Run | null {
-  if (row.r__id === null) return null;
-  return fromDbRun(Object.fromEntries(RUN_COLUMNS.map(([c]) => [c, row[`r__${c}`]])));
-}
 
 /**
  * Locks every charge of the batch in id order (the order every batch uses, so batches never
- * deadlock on each other) and reads the current run of each in the same statement (lockedOf).
- * Missing charges are simply absent.
+ * deadlock on each other), then reads their current runs in a statement of its own. The run must
+ * not be joined into the locking statement: a charge whose lock waited on a concurrent job (an
+ * activation that provisioned its run) comes back as that job committed it, but a joined row comes
+ * from the snapshot taken before the wait, where the new run does not exist yet. Missing charges are
+ * simply absent (lockedOf).
  */
-export function lockChargesWithRuns(keys: Scoped[]): SqlPart {
-  const runColumns = RUN_COLUMNS.map(([c]) => `r.${c} AS r__${c}`).join(', ');
-  return {
-    sql: `SELECT c.*, ${runColumns} FROM ${T.charges} c
+export function lockChargesWithRuns(keys: Scoped[]): [SqlPart, SqlPart] {
+  const bindings = [keys.map((k) => k.namespace), keys.map((k) => k.id)];
+  const lock = {
+    sql: `SELECT c.* FROM ${T.charges} c
        JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON c.namespace = k.namespace AND c.id = k.id
-       LEFT JOIN ${T.runs} r ON r.namespace = c.namespace AND r.id = c.current_realization_run_id
       ORDER BY c.id
       FOR UPDATE OF c`,
-    bindings: [keys.map((k) => k.namespace), keys.map((k) => k.id)],
+    bindings,
   };
+  const runs = {
+    sql: `SELECT r.* FROM unnest(?::text[], ?::char(26)[]) AS k(namespace, id)
+       JOIN ${T.charges} c ON c.namespace = k.namespace AND c.id = k.id
+       JOIN ${T.runs} r ON r.namespace = c.namespace AND r.id = c.current_realization_run_id`,
+    bindings,
+  };
+  return [lock, runs];
 }
 
-export function lockedOf(rows: Record<string, unknown>[]): Map<string, LockedCharge> {
-  return new Map(rows.map((row) => [row.id as string, { charge: fromDbCharge(row), run: runOf(row) }]));
+/** The locked charges with the runs their pointers name (null where a pointer names no run: requirePointedRun refuses it). */
+export function lockedOf(chargeRows: Record<string, unknown>[], runRows: Record<string, unknown>[]): Map<string, LockedCharge> {
+  const runs = new Map(runRows.map((row) => [row.id as string, fromDbRun(row)]));
+  return new Map(
+    chargeRows.map((row) => {
+      const charge = fromDbCharge(row);
+      return [charge.id, { charge, run: charge.currentRealizationRunId === null ? null : runs.get(charge.currentRealizationRunId) ?? null }];
+    }),
+  );
 }
 
 /**

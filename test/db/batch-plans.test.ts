@@ -50,11 +50,11 @@ describe('batch statements on tables whose statistics are older than their rows'
     const wantedRuns = runIds.slice(100, 150);
     await inBatchTransaction(db().knex, async (trx) => {
       const before = await scans(trx, 'charge_flat_fee_run_credit_allocations');
-      const [locked, loaded] = await trx.read([lockChargesWithRuns(wanted), realizationsOfCurrentRuns(wanted)]);
+      const [locked, runs, loaded] = await trx.read([...lockChargesWithRuns(wanted), realizationsOfCurrentRuns(wanted)]);
       const after = await scans(trx, 'charge_flat_fee_run_credit_allocations');
       expect(after.seq - before.seq, 'sequential scans').to.equal(0);
       expect(after.idx - before.idx, 'index scans').to.equal(wanted.length);
-      expect([...lockedOf(locked).values()].map((l) => [l.charge.id, l.run?.id])).to.have.deep.members(wanted.map((w, i) => [w.id, wantedRuns[i]]));
+      expect([...lockedOf(locked, runs).values()].map((l) => [l.charge.id, l.run?.id])).to.have.deep.members(wanted.map((w, i) => [w.id, wantedRuns[i]]));
       const byRun = realizationsOf(loaded);
       expect([...byRun.keys()]).to.have.members(wantedRuns);
       for (const id of wantedRuns) expect(byRun.get(id)!.map((r) => [r.runId, r.amount.toFixed()])).to.deep.equal([[id, '1'], [id, '2']]);
