@@ -55,6 +55,7 @@ export class WorkerProcess {
   private faultWaiters: Array<(f: FaultReport) => void> = [];
   private started!: Promise<void>;
   private startedLine = '';
+  private readonly messages = new Map<string, number>();
 
   constructor(readonly options: WorkerProcessOptions) {
     this.child = spawn(process.execPath, [BIN, 'worker'], {
@@ -93,6 +94,11 @@ export class WorkerProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** How many log lines of the whole run carried this message (the tail keeps only the last 200 lines). */
+  logged(msg: string): number {
+    return this.messages.get(msg) ?? 0;
+  }
+
   /** The last log lines, for failure messages. */
   recentLog(): string {
     return this.tail.join('\n');
@@ -114,6 +120,8 @@ export class WorkerProcess {
         }
         this.tail.push(line);
         if (this.tail.length > 200) this.tail.shift();
+        const msg = /"msg":"([^"]*)"/.exec(line)?.[1];
+        if (msg) this.messages.set(msg, (this.messages.get(msg) ?? 0) + 1);
       }
     };
     this.child.stderr!.on('data', keep);

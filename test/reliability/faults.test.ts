@@ -135,7 +135,7 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
     expect(terminated, 'sessions terminated').to.be.greaterThan(0);
     // A lost connection is redone by the engine itself, and after three failures by BullMQ: both count.
     const retried = await retriedAfterFault(queues);
-    const redone = worker.recentLog().split('\n').filter((l) => l.includes('redoing it on a fresh connection')).length;
+    const redone = worker.logged('batch met a database fault; redoing it on a fresh connection');
     expect(retried.length + redone, 'batches redone or jobs retried after a lost connection').to.be.greaterThan(0);
     await expectModelLedger(db().knex, scenario);
     process.stderr.write(`      ${sent} jobs, ${terminated} sessions terminated, ${redone} batches redone by the engine, ${retried.length} jobs retried by BullMQ\n`);
