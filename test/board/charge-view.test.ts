@@ -64,9 +64,9 @@ describe('charge explorer views: money, escaping, nesting, prior runs', () => {
     const entries = [
       { queue: 'create-charge', jobId: '1', runId: 'R1' },
       { queue: 'allocate-credit', jobId: '2', runId: 'R1', outcome: 'rejected' },
-      { queue: 'reprorate-charge', jobId: '7', runId: 'R2' },
+      { queue: 'reprorate-charge', jobId: '7', runId: 'R2', runChange: { previousRunId: 'R1', releasedCredits: '80' } },
     ];
-    expect(whyPrior(run('R1'), doc('R2', entries))).to.equal('replaced by run R2 through reprorate-charge job 7 at 2026-01-10T00:00:00.000Z');
+    expect(whyPrior(run('R1'), doc('R2', entries))).to.equal('replaced by run R2 through reprorate-charge job 7 at 2026-01-10T00:00:00.000Z, releasing 80 of credits');
     expect(whyPrior(run('R0', { type: 'invalid_due_to_unsupported_credit_note' }), doc('R2', entries))).to.equal('voided: invalidated by an unsupported credit note');
     expect(whyPrior(run('R0'), doc('R2', entries))).to.equal('the charge points at run R2; the journal has no entry for the switch (it predates the journal)');
   });

@@ -82,7 +82,9 @@ export function whyPrior(run: RunJson, doc: ChargeDocument): string {
   const switched = switchAway(run.id, doc.history.entries);
   if (switched) {
     const job = switched.entry.jobId ? ` job ${switched.entry.jobId}` : '';
-    reasons.push(`replaced by run ${switched.to ?? '(none)'} through ${switched.entry.queue}${job} at ${switched.entry.finishedAt}`);
+    // A re-proration's entry names what the run it left had realized: no longer counted once the run is prior.
+    const released = switched.entry.runChange?.previousRunId === run.id ? `, releasing ${switched.entry.runChange.releasedCredits} of credits` : '';
+    reasons.push(`replaced by run ${switched.to ?? '(none)'} through ${switched.entry.queue}${job} at ${switched.entry.finishedAt}${released}`);
   } else if (reasons.length === 0) {
     const current = doc.charge.currentRealizationRunId;
     reasons.push(current ? `the charge points at run ${current}; the journal has no entry for the switch (it predates the journal)` : 'the charge points at no run');
