@@ -85,7 +85,9 @@ export const decide: JobKind<Payload>['decide'] = ([lockedRows, runRows, realiza
     receipts.push({ ...outcome.proration.receipt, id: fastUlid(now.getTime()), chargeId: charge.id, runId: newRun?.id ?? null, namespace: charge.namespace, createdAt: now });
     if (newRun) newRuns.push(newRun);
     // The next job of this batch on the charge sees the new run, which has realized and invoiced nothing yet.
-    Object.assign(state, { charge: outcome.charge, run: newRun ?? run, changed: true, ...(newRun ? { realizations: [], usage: null, payment: null } : {}) });
+    state.charge = outcome.charge;
+    state.changed = true;
+    if (newRun) Object.assign(state, { run: newRun, realizations: [], usage: null, payment: null });
     const changes: TableChanges = { [T.charges]: { updated: 1 }, [T.receipts]: { inserted: 1 } };
     if (newRun) changes[T.runs] = { inserted: 1 };
     const currentRunId = newRun?.id ?? run?.id ?? null;

@@ -110,7 +110,10 @@ async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: 
     const entries = entriesFor(keyed, answered);
     const later = answered.map((a) => !a.ok && 'later' in a);
     const outcomes = answered.map((a): ItemOutcome => (a.ok ? { ok: true, result: a.result } : { ok: false, error: 'error' in a ? a.error : null }));
-    const applied = fresh.flatMap((k, i) => (decided[i].ok ? [{ ref: k.ref, result: (decided[i] as { applied: FreshApplied }).applied.result }] : []));
+    const applied = fresh.flatMap((k, i) => {
+      const d = decided[i];
+      return d.ok ? [{ ref: k.ref, result: d.applied.result }] : [];
+    });
     const released = fresh.filter((_, i) => !decided[i].ok).map((k) => k.ref);
     await faultsBeforeCommit(def.name, items, outcomes);
     await trx.commit(writeTogether([...writes, resultsUpdate(applied), keysRelease(released), journalInsert(entries.filter((e): e is JournalEntry => e !== null))]));

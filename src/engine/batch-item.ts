@@ -2,7 +2,6 @@ import type { Job } from 'bullmq';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { JournalEntry } from '../domain/journal';
-import { batchSettingsFrom } from '../config';
 import { JobResult } from '../domain/decision';
 
 /** One delivery waiting to be applied as part of a batch. */
@@ -23,15 +22,4 @@ export type ItemOutcome = { ok: true; result: JobResult } | { ok: false; error: 
 export interface BatchEnv {
   knex: Knex;
   logger: Logger;
-}
-
-export interface BatchSettings {
-  /** Jobs per transaction at most (BATCH_SIZE, default 50): a tuning cap; an idle worker still commits each job at once. */
-  size: number;
-  /** Batches of one queue in flight at once, each for its own share of the charges. Default 2. */
-  partitions: number;
-}
-
-export function batchSettingsFromEnv(env?: NodeJS.ProcessEnv): BatchSettings {
-  return batchSettingsFrom(env);
 }

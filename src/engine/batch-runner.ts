@@ -1,7 +1,8 @@
 import { applyBatch } from './batch-apply';
 import { chargeKeyOf } from './batch-finish';
 import { BatchCollector } from './batch-collector';
-import { BatchEnv, BatchItem, batchSettingsFromEnv } from './batch-item';
+import { batchSettingsFrom } from '../config';
+import { BatchEnv, BatchItem } from './batch-item';
 import { JobResult } from '../domain/decision';
 import { JobDefinition, RunEnv } from './job-context';
 import { runOwnTransactionsJob } from './run-own-transactions';
@@ -37,7 +38,7 @@ export async function applyJob(def: JobDefinition, data: unknown, env: RunEnv): 
  * parallel without ever waiting on each other's row locks. Jobs that manage their own transactions
  * (the legacy migration) run on their own.
  */
-export function createBatchRunner(env: BatchEnv, maxSize: number, partitions = batchSettingsFromEnv().partitions): JobRunner {
+export function createBatchRunner(env: BatchEnv, maxSize: number, partitions = batchSettingsFrom().partitions): JobRunner {
   const collectors = new Map<string, BatchCollector>();
   const collectorFor = (def: JobDefinition, data: unknown): BatchCollector => {
     const key = `${def.name}/${partitionOf(chargeKeyOf(data), partitions)}`;
@@ -53,9 +54,4 @@ export function createBatchRunner(env: BatchEnv, maxSize: number, partitions = b
     if (def.runsOwnTransactions) return runOwnTransactionsJob(def, data, runEnv);
     return collectorFor(def, data).submit(itemOf(data, runEnv));
   };
-}
-
-/** Jobs in flight per queue: every partition's batch being applied plus one batch gathering meanwhile, so batches fill from BullMQ's deliveries. */
-export function batchedConcurrency(batchSize: number, partitions = batchSettingsFromEnv().partitions): number {
-  return (partitions + 1) * batchSize;
 }

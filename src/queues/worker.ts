@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DomainError, isDomainError } from '../domain/errors';
 import { isTransientFault } from '../db/pg-errors';
-import { retentionFrom } from '../config';
+import { batchSettingsFrom, retentionFrom } from '../config';
 import { redisOptions } from './connection';
 import { outageReporter } from './unavailable';
 import { DelayJob, JobResult } from '../domain/decision';
@@ -11,7 +11,6 @@ import { jobDefinition, QUEUE_NAMES } from './registry';
 import type { JournalEntry } from '../domain/journal';
 import { jobLogFailed, JobLogWrite, logToJob } from '../engine/journal-recorder';
 import { JobLogWriter } from './job-log';
-import { batchSettingsFromEnv } from '../engine/batch-item';
 import { createBatchRunner, JobRunner } from '../engine/batch-runner';
 import { enableProcessMetrics, observeCompleted, observeFailed } from '../observability/metrics';
 import { watchDbPool, watchRedis } from '../observability/resources';
@@ -103,7 +102,7 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
 
 /** One BullMQ Worker per queue (SPEC §3: the queue name is the job kind). */
 export function startWorkers(deps: WorkerDeps): Worker[] {
-  const batchSize = deps.batchSize ?? batchSettingsFromEnv().size;
+  const batchSize = deps.batchSize ?? batchSettingsFrom().size;
   const logs = new JobLogWriter((job, _line, err) => jobLogFailed(deps.logger, job, err));
   const processor = createProcessor(deps, createBatchRunner(deps, batchSize), (job, line) => logs.write(job, line));
   enableProcessMetrics();
