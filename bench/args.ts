@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 
-export const SCENARIOS = ['ceiling', 'noop', 'allocate', 'contention', 'per-job', 'mixed', 'latency', 'rss'] as const;
+export const SCENARIOS = ['ceiling', 'noop', 'engine', 'allocate', 'contention', 'per-job', 'mixed', 'latency', 'rss', 'reference'] as const;
+/** Run when --only is not given: all but the outside reference, which needs packages installed outside the project. */
+const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== 'reference');
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -67,7 +69,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     .option('--latency-warmup-seconds <n>', 'the same load first, not measured: a fresh worker process compiles its code and opens its connections', positive, 3)
     .option('--rss-jobs <a,b>', 'job counts at which the worker’s peak RSS is compared', pair, [20000, 200000] as [number, number])
     .option('--pgbench-seconds <n>', 'duration of each pgbench run', positive, 10)
-    .option('--only <list>', `scenarios to run (${SCENARIOS.join(',')}); ratios need ceiling and noop`, scenarios, [...SCENARIOS])
+    .option('--only <list>', `scenarios to run (${SCENARIOS.join(',')}); ratios need ceiling and noop`, scenarios, [...DEFAULT_SCENARIOS])
     .option('--results-dir <dir>', 'where the JSON results go', 'bench/results')
     .option('--metrics <on|off>', 'Prometheus metrics in the worker processes (off: METRICS_ENABLED=false)', oneOf(['on', 'off'] as const), 'on')
     .option('--tracing <off|on|otlp>', 'OpenTelemetry in the worker processes: on makes every span and drops it; otlp exports per OTEL_*', oneOf(['off', 'on', 'otlp'] as const), 'off');

@@ -24,7 +24,11 @@ export interface Report {
   rss?: { jobs: number[]; peakRssMb: number[]; growth: number };
 }
 
-const cell = (values: number[] | undefined, digits = 0) => (values && values.length ? String(round(median(values), digits)) : '');
+// A figure a row does not have (NaN: the reference rows report no p95, pgbench no worker) stays blank.
+const cell = (values: number[] | undefined, digits = 0) => {
+  const finite = (values ?? []).filter(Number.isFinite);
+  return finite.length ? String(round(median(finite), digits)) : '';
+};
 
 export function buildReport(options: unknown, rows: Row[], rss: Report['rss'] | undefined, startLoad: number): Report {
   const ceiling = median(rows.find((r) => r.scenario === 'ceiling-sql')?.rates ?? []);

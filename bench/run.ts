@@ -3,6 +3,8 @@ import { parseArgs, Scenario } from './args';
 import { preparePgbench } from './pgbench';
 import { startRedis } from './redis-server';
 import { buildReport, printReport, Row, writeReport } from './report';
+import { engineAlone } from './engine-alone';
+import { dropReference, prepareReference, ReferenceSetup, referenceRun, referenceSetup } from './reference';
 import { allocateEndToEnd, bullmqNoop, Ctx, Measured, mixedLifecycle, peakRss } from './scenarios';
 import { median, round } from './stats';
 import { closeAdmin, createTestDatabase } from '../test/helpers/db';
@@ -35,13 +37,20 @@ function add(scenario: string, m: Measured | { rate: number }, note?: string): v
   log(`${scenario}: ${round(m.rate)} jobs/s${'p99' in m ? `, p99 ${round(m.p99, 1)} ms` : ''}`);
 }
 
-async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbench>> | null): Promise<void> {
+async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbench>> | null, reference: ReferenceSetup | null): Promise<void> {
   const { batchSize, concurrency, jobs, jobsPerCharge, perJobJobs } = opts;
+  // First, so its rows and this worker's meet the same machine within minutes of each other.
+  if (reference) for (const { scenario, m, note } of await referenceRun(reference, opts.pgbenchSeconds)) add(scenario, m, note);
   if (pgbench) {
     add('ceiling-sql', { rate: await pgbench.allocate(opts.pgbenchSeconds) }, 'pgbench -M prepared -c 16, the allocate transaction (5 statements)');
     add('pgbench -N -c 8', { rate: await pgbench.simpleUpdate(opts.pgbenchSeconds) });
   }
   if (want('noop')) add('bullmq-noop', await bullmqNoop(ctx));
+  if (want('engine')) {
+    const note = 'the engine without BullMQ: allocate jobs handed to applyBatch in this process; p50/p95/p99 are per batch';
+    add(`engine alone, no queue (batch ${batchSize})`, await engineAlone(ctx, batchSize, opts.partitions, jobs), note);
+    add('engine alone, one job at a time', await engineAlone(ctx, 1, 1, Math.ceil(perJobJobs / 2)), note);
+  }
   if (want('allocate')) add(`allocate-credit batched (batch ${batchSize})`, await allocateEndToEnd(ctx, { label: 'batched', jobs, perCharge: 1, batchSize, concurrency }));
   if (want('allocate') && opts.workers > 1) {
     add(`allocate-credit batched, ${opts.workers} worker processes`, await allocateEndToEnd(ctx, { label: 'batchedw', jobs, perCharge: 1, batchSize, concurrency, processes: opts.workers }));
@@ -71,12 +80,15 @@ async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbenc
 
 async function main(): Promise<void> {
   log(`options ${JSON.stringify(opts)}`);
+  const reference = want('reference') ? referenceSetup() : null;
   const startLoad = os.loadavg()[0];
   const redis = await startRedis();
   const db = await createTestDatabase('bench_e2e');
   const pgbench = want('ceiling') ? await preparePgbench() : null;
+  const createdReference = reference ? await prepareReference(reference) : false;
   const cleanup = async () => {
     await pgbench?.drop().catch(() => {});
+    if (createdReference) await dropReference().catch(() => {});
     await db.drop().catch(() => {});
     await closeAdmin().catch(() => {});
     await redis.stop().catch(() => {});
@@ -86,7 +98,7 @@ async function main(): Promise<void> {
   try {
     for (let run = 1; run <= opts.runs; run++) {
       log(`run ${run} of ${opts.runs}`);
-      await oneRun({ opts, redis, db, run }, pgbench);
+      await oneRun({ opts, redis, db, run }, pgbench, reference);
     }
     if (want('rss')) {
       log(`peak RSS after ${opts.rssJobs.join(' and ')} jobs`);

@@ -19,7 +19,7 @@ export function urlFor(database: string): string {
   return url.toString();
 }
 
-function adminKnex(): Knex {
+export function adminKnex(): Knex {
   admin ??= knexFactory({ client: 'pg', connection: urlFor('postgres'), pool: { min: 0, max: 2 } });
   return admin;
 }
