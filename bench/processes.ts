@@ -76,14 +76,21 @@ export async function startWorkerProcess(spec: WorkerSpec): Promise<WorkerProces
 }
 
 /**
- * Runs the producer process for one plan; resolves with its first-enqueue and done times. With
- * plan.warmupJobs, `warmedUp` runs (and is awaited before the result) once those are enqueued.
+ * Runs the producer process for one plan; resolves with its first-enqueue and done times. `ready`
+ * runs once the producer has started and connected, just before it enqueues the first job (where a
+ * measured window opens). With plan.warmupJobs, `warmedUp` runs (and is awaited before the result)
+ * once those are enqueued.
  */
-export async function produce(plan: ProducePlan, keepCompleted: number, warmedUp?: () => Promise<void>): Promise<{ firstEnqueueAt: number; doneAt: number }> {
+export async function produce(plan: ProducePlan, keepCompleted: number, hooks: { ready?: () => Promise<void>; warmedUp?: () => Promise<void> } = {}): Promise<{ firstEnqueueAt: number; doneAt: number }> {
   const child = forkTs('producer-child.ts', [], { KEEP_COMPLETED_JOBS: String(keepCompleted), KEEP_FAILED_JOBS: String(keepCompleted) });
+  const started = reply(child, 'ready');
+  child.send({ plan });
+  await started;
+  await hooks.ready?.();
+  const warmedUp = hooks.warmedUp;
   const mark = plan.warmupJobs && warmedUp ? reply<number>(child, 'warmedUp').then(warmedUp) : Promise.resolve();
   const timing = reply<{ firstEnqueueAt: number; doneAt: number }>(child, 'timing');
-  child.send(plan);
+  child.send({ go: true });
   const [done] = await Promise.all([timing, mark]);
   return done;
 }

@@ -99,10 +99,12 @@ async function runStages(ctx: Ctx, label: string, spec: Partial<WorkerSpec>, sta
     for (const stage of stages) {
       const warmup = stage.warmup ?? 0;
       if (warmup > 0 && !stage.rate) throw new Error(`${stage.queue}: a warm-up needs a fixed rate`);
-      let start = warmup > 0 ? null : await startMeasuring();
-      await produce({ redisUrl: ctx.redis.url, prefix, queue: stage.queue, payloads: stage.payloads, rate: stage.rate, warmupJobs: warmup }, keep, async () => {
+      let start: StageStart | null = null;
+      const measureNow = async () => {
         start = await startMeasuring();
-      });
+      };
+      // Without a warm-up the window opens as the started producer is told to go; with one, when the warm-up is enqueued.
+      await produce({ redisUrl: ctx.redis.url, prefix, queue: stage.queue, payloads: stage.payloads, rate: stage.rate, warmupJobs: warmup }, keep, warmup > 0 ? { warmedUp: measureNow } : { ready: measureNow });
       const firstId = stage.firstId ?? 1;
       await waitFinished(ctx.redis.url, prefix, stage.queue, firstId - 1 + stage.payloads.length, TIMEOUT_MS);
       const [cpuAfter, redisAfter] = [sampleCpu(), await ctx.redis.cpuMs()];
