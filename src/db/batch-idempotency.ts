@@ -18,30 +18,34 @@ export function keyId(ref: KeyRef): string {
 }
 
 /**
- * Claims many keys with one statement, in the effect's transaction. Sorted so two batches that share
- * keys (redeliveries) wait on each other in one order instead of deadlocking. Its rows name the
- * claimed keys (claimedOf).
+ * Stores the keys of the jobs a batch applied, each with its payload hash and result (one part of the
+ * batch's single write). Written in key order, so two batches that meet on keys wait on each other in
+ * one order. A key another transaction stored since this batch read it (a duplicate delivery no charge
+ * lock kept apart, such as two create-charge jobs) is a unique violation: the batch is then redone one
+ * job at a time, and the redo reads the key as stored.
  */
-export function claimKeys(claims: KeyClaim[]): SqlPart {
-  const sorted = [...claims].sort((a, b) => (keyId(a) < keyId(b) ? -1 : 1));
+export function keysInsert(keys: Array<KeyClaim & { result: unknown }>): SqlPart | null {
+  if (keys.length === 0) return null;
+  const sorted = [...keys].sort((a, b) => (keyId(a) < keyId(b) ? -1 : 1));
   return {
-    sql: `INSERT INTO ${T.idempotency} (queue, namespace, key, payload_hash, job_id)
-     SELECT q, n, k, h, nullif(j, '') FROM unnest(?::text[], ?::text[], ?::text[], ?::char(64)[], ?::text[]) WITH ORDINALITY AS c(q, n, k, h, j, o)
-     ORDER BY o
-     ON CONFLICT (queue, namespace, key) DO NOTHING
-     RETURNING queue, namespace, key`,
-    bindings: [sorted.map((c) => c.queue), sorted.map((c) => c.namespace), sorted.map((c) => c.key), sorted.map((c) => c.hash), sorted.map((c) => c.jobId ?? '')],
+    sql: `INSERT INTO ${T.idempotency} (queue, namespace, key, payload_hash, job_id, result)
+     SELECT q, n, k, h, nullif(j, ''), r FROM unnest(?::text[], ?::text[], ?::text[], ?::char(64)[], ?::text[], ?::jsonb[]) WITH ORDINALITY AS c(q, n, k, h, j, r, o)
+     ORDER BY o`,
+    bindings: [
+      sorted.map((c) => c.queue),
+      sorted.map((c) => c.namespace),
+      sorted.map((c) => c.key),
+      sorted.map((c) => c.hash),
+      sorted.map((c) => c.jobId ?? ''),
+      sorted.map((c) => JSON.stringify(c.result)),
+    ],
   };
 }
 
-export function claimedOf(rows: Record<string, unknown>[]): Set<string> {
-  return new Set((rows as unknown as KeyRef[]).map(keyId));
-}
-
 /**
- * The stored hash and result of the keys, in one statement. Run after claimKeys, it sees the keys
- * a concurrent batch committed while this one waited on them; it also returns this batch's own
- * claims (result still empty), which the caller knows from claimedOf.
+ * The stored hash and result of the keys, in one statement. Sent after the kind's reads, which lock
+ * the batch's charges first: a key that a concurrent batch on the same charge stored while this one
+ * waited on the lock is read as stored.
  */
 export function loadStoredKeys(refs: KeyRef[]): SqlPart {
   return {
@@ -56,22 +60,6 @@ export function storedOf(rows: Record<string, unknown>[]): Map<string, StoredKey
   const out = new Map<string, StoredKey>();
   for (const row of rows) out.set(keyId(row as unknown as KeyRef), { payloadHash: row.payload_hash as string, result: (row.result as Record<string, unknown> | null) ?? {} });
   return out;
-}
-
-/** Stores every job's result on its key record (one part of the batch's single write). */
-export function resultsUpdate(entries: Array<{ ref: KeyRef; result: unknown }>): SqlPart | null {
-  if (entries.length === 0) return null;
-  return {
-    sql: `UPDATE ${T.idempotency} k SET result = r.result
-       FROM unnest(?::text[], ?::text[], ?::text[], ?::jsonb[]) AS r(q, n, key, result)
-      WHERE k.queue = r.q AND k.namespace = r.n AND k.key = r.key`,
-    bindings: [
-      entries.map((e) => e.ref.queue),
-      entries.map((e) => e.ref.namespace),
-      entries.map((e) => e.ref.key),
-      entries.map((e) => JSON.stringify(e.result)),
-    ],
-  };
 }
 
 /**
@@ -94,18 +82,4 @@ export function firstResultsOfDeleted(queue: string, charges: Array<{ namespace:
 
 export function resultsByCharge(rows: Record<string, unknown>[]): Map<string, Record<string, unknown>> {
   return new Map(rows.map((row) => [row.charge_id as string, row.result as Record<string, unknown>]));
-}
-
-/**
- * Gives back the keys this batch claimed for jobs that failed on their own (one part of the batch's
- * single write): a failed job leaves no record of its key, so its retry is not taken for a replay.
- */
-export function keysRelease(refs: KeyRef[]): SqlPart | null {
-  if (refs.length === 0) return null;
-  return {
-    sql: `DELETE FROM ${T.idempotency} k
-      USING unnest(?::text[], ?::text[], ?::text[]) AS r(q, n, key)
-      WHERE k.queue = r.q AND k.namespace = r.n AND k.key = r.key`,
-    bindings: [refs.map((r) => r.queue), refs.map((r) => r.namespace), refs.map((r) => r.key)],
-  };
 }

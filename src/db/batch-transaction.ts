@@ -46,7 +46,7 @@ export function inline(part: SqlPart): string {
 /**
  * One batch's transaction on one pooled connection, in two round trips: BEGIN with every read,
  * then every write with COMMIT. Each statement of a round trip runs with its own snapshot (READ
- * COMMITTED), so a read sees the locks taken and the keys claimed by the statements before it. On
+ * COMMITTED), so a read sees what committed while the statements before it waited on their locks. On
  * a busy two-core machine each round trip costs a few milliseconds of waiting, whatever its work.
  */
 export class BatchTransaction {

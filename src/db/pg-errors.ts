@@ -20,6 +20,14 @@ export function mapPgError(err: unknown): unknown {
   return err;
 }
 
+/**
+ * A unique violation: a row this transaction read as absent (a key, a charge id) was written by
+ * another that committed meanwhile. Redone once, the batch reads it as present.
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === '23505';
+}
+
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300']);
 const RETRYABLE_MESSAGES = [
   /terminat/i,

@@ -1,9 +1,9 @@
-import { claimedOf, claimKeys, keyId, keysRelease, loadStoredKeys, resultsUpdate, storedOf } from '../db/batch-idempotency';
+import { keyId, keysInsert, loadStoredKeys, storedOf } from '../db/batch-idempotency';
 import { journalInsert } from '../db/batch-journal';
 import { writeTogether } from '../db/batch-sql';
 import { inBatchTransaction } from '../db/batch-transaction';
 import { KeyRef, payloadHash } from '../db/idempotency';
-import { isTransientFault, mapPgError } from '../db/pg-errors';
+import { isTransientFault, isUniqueViolation, mapPgError } from '../db/pg-errors';
 import { ConflictError, isDomainError } from '../domain/errors';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { observeBatch } from '../observability/metrics';
@@ -31,7 +31,7 @@ type Answered = { ok: true; result: JobResult; applied: FreshApplied | null } | 
 /** Each delivery's answer: its owner's, a replay's stored result, or a conflict when the payload differs. */
 function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): Answered {
   const answer = answers.get(keyId(k.ref));
-  if (!answer) throw new Error(`key ${k.ref.key} is neither claimed nor stored`);
+  if (!answer) throw new Error(`key ${k.ref.key} is neither decided nor stored`);
   if ('error' in answer) return owner === k ? { ok: false, error: answer.error } : { ok: false, later: true };
   if (answer.hash !== k.hash) {
     return { ok: false, error: new ConflictError('idempotency_key_conflict', `idempotency key "${k.ref.key}" was already used with a different payload [queue=${k.ref.queue}]`) };
@@ -72,11 +72,11 @@ function parse(def: JobDefinition, data: unknown): { ok: true; payload: unknown 
 }
 
 /**
- * The whole batch in one transaction of two round trips (batch-transaction.ts): BEGIN, the claim of
- * every valid job's key, the stored answers of keys seen before and the kind's reads; then, decided
- * in memory in arrival order, ONE statement writing every effect, result and journal entry (and
- * giving back the keys of jobs that failed on their own), and COMMIT. SPEC §3's order holds per
- * job: a replay answers before validation, validation before any rule.
+ * The whole batch in one transaction of two round trips (batch-transaction.ts): BEGIN, the kind's
+ * reads (which lock the charges) and then the stored answers of the batch's keys; then, decided in
+ * memory in arrival order, ONE statement writing every effect, the key and result of every applied
+ * job and every journal entry, and COMMIT. A job that fails on its own leaves no key. SPEC §3's
+ * order holds per job: a replay answers before validation, validation before any rule.
  */
 async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: BatchItem[], env: BatchEnv) {
   const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOfItem(def.name, item), hash: payloadHash(item.data) }));
@@ -87,20 +87,17 @@ async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: 
   const valid = unique.filter((_, i) => parsed[i].ok);
   const payloads = parsed.flatMap((p) => (p.ok ? [p.payload] : []));
   return inBatchTransaction(env.knex, async (trx) => {
-    const [claimRows, storedRows, ...readRows] = await trx.read([
-      claimKeys(valid.map((k) => ({ ...k.ref, hash: k.hash, jobId: k.item.jobId }))),
-      loadStoredKeys(unique.map((k) => k.ref)),
-      ...kind.reads(payloads),
-    ]);
-    const claimed = claimedOf(claimRows);
-    const isFresh = valid.map((k) => claimed.has(keyId(k.ref)));
+    const rows = await trx.read([...kind.reads(payloads), loadStoredKeys(unique.map((k) => k.ref))]);
+    const readRows = rows.slice(0, -1);
+    const stored = storedOf(rows[rows.length - 1]);
+    const isFresh = valid.map((k) => !stored.has(keyId(k.ref)));
     const fresh = valid.filter((_, i) => isFresh[i]);
     const { decided, writes } = kind.decide(readRows, payloads.filter((_, i) => isFresh[i]), {
       keys: fresh.map((k) => k.ref.key),
       resumed: fresh.map((k) => k.item.resumedAfterDelay),
     });
     const answers = new Map<string, Answer>();
-    for (const [id, s] of storedOf(storedRows)) if (!claimed.has(id)) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
+    for (const [id, s] of stored) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
     unique.forEach((k, i) => {
       const p = parsed[i];
       if (!p.ok && !answers.has(keyId(k.ref))) answers.set(keyId(k.ref), { error: p.error });
@@ -112,11 +109,10 @@ async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: 
     const outcomes = answered.map((a): ItemOutcome => (a.ok ? { ok: true, result: a.result } : { ok: false, error: 'error' in a ? a.error : null }));
     const applied = fresh.flatMap((k, i) => {
       const d = decided[i];
-      return d.ok ? [{ ref: k.ref, result: d.applied.result }] : [];
+      return d.ok ? [{ ...k.ref, hash: k.hash, jobId: k.item.jobId, result: d.applied.result }] : [];
     });
-    const released = fresh.filter((_, i) => !decided[i].ok).map((k) => k.ref);
     await faultsBeforeCommit(def.name, items, outcomes);
-    await trx.commit(writeTogether([...writes, resultsUpdate(applied), keysRelease(released), journalInsert(entries.filter((e): e is JournalEntry => e !== null))]));
+    await trx.commit(writeTogether([...writes, keysInsert(applied), journalInsert(entries.filter((e): e is JournalEntry => e !== null))]));
     // A batch that applied or replayed nothing committed no effect: counted as none.
     if (outcomes.some((o) => o.ok)) observeBatch(def.name, items.length);
     return { outcomes, entries, later };
@@ -163,9 +159,10 @@ function kindOf(def: JobDefinition): JobKind<unknown> {
 /**
  * The batch together first. A transient fault (a terminated session, a failed COMMIT) redoes it on
  * a fresh connection, up to FAULT_ATTEMPTS times, before failing every job with it (BullMQ then
- * retries them); nothing of the batch is stored either way. Anything else the database refuses
- * (or a kind that cannot write its jobs together) redoes the jobs one at a time, so only the job
- * that meets it fails, with its domain error where there is one.
+ * retries them); nothing of the batch is stored either way. A unique violation redoes it once: a
+ * duplicate delivery that another batch applied meanwhile then reads its key as stored and replays.
+ * Anything else the database refuses, or a unique violation that persists (a charge id taken
+ * twice), redoes the jobs one at a time, so only the job that meets it fails, with its domain error.
  */
 async function applyStorable(def: JobDefinition, items: BatchItem[], env: BatchEnv): Promise<ItemOutcome[]> {
   const kind = kindOf(def);
@@ -177,6 +174,10 @@ async function applyStorable(def: JobDefinition, items: BatchItem[], env: BatchE
     } catch (error) {
       if (isTransientFault(error) && attempt < FAULT_ATTEMPTS) {
         env.logger.warn({ queue: def.name, size: items.length, attempt, err: error }, 'batch met a database fault; redoing it on a fresh connection');
+        continue;
+      }
+      if (isUniqueViolation(error) && attempt === 1) {
+        env.logger.debug({ queue: def.name, size: items.length, err: error }, 'batch met a row written meanwhile; redoing it');
         continue;
       }
       if (!isTransientFault(error) && items.length > 1) {

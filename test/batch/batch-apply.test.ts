@@ -205,5 +205,26 @@ describe('batched apply: many jobs, one transaction', () => {
     const rejected = await knex()('flat_fee_job_journal').where({ queue: 'allocate-credit', outcome: 'rejected', charge_id: b }).select('error_code');
     expect(rejected).to.deep.equal([{ error_code: 'validation_failed' }]);
   });
-});
 
+  it('two batches in flight with the same key apply it once: the other answers as a replay, or as a conflict when its payload differs', async () => {
+    // create-charge locks nothing (its charge does not exist yet), so the two batches race from their
+    // first statement: the one that writes second meets the first's key and is redone as a replay.
+    for (let pair = 0; pair < 10; pair++) {
+      const payload = chargePayload();
+      const jobId = `dup-create-${pair}`;
+      const outcomes = await Promise.all([apply(knex(), 'create-charge', [item(payload, jobId)]), apply(knex(), 'create-charge', [item(payload, jobId)])]);
+      const results = outcomes.map(([o]) => (o.ok ? o.result : o.error));
+      expect(results.map((r) => (r as { replayed?: boolean }).replayed === true).sort()).to.deep.equal([false, true]);
+      expect(await knex()('charge_flat_fees').where({ id: payload.id })).to.have.length(1);
+      expect((await keysOf('create-charge', [jobId])).map((k) => [k.key, k.result.chargeId])).to.deep.equal([[jobId, payload.id]]);
+    }
+    // The same key on two charges: locks do not keep the batches apart either; one applies, the other conflicts.
+    const [a, b] = await chargesWithRuns(knex(), 2);
+    const outcomes = await Promise.all([apply(knex(), 'allocate-credit', [item(allocate(a, '3', { idempotencyKey: 'k-shared' }))]), apply(knex(), 'allocate-credit', [item(allocate(b, '4', { idempotencyKey: 'k-shared' }))])]);
+    expect(outcomes.map(([o]) => codeOf(o)).sort()).to.deep.equal(['idempotency_key_conflict', null].sort());
+    const applied = outcomes.findIndex(([o]) => o.ok);
+    expect((await realizationsOf(applied === 0 ? a : b)).map((r) => r.amount)).to.deep.equal([applied === 0 ? '3' : '4']);
+    expect(await realizationsOf(applied === 0 ? b : a)).to.have.length(0);
+    expect(await keysOf('allocate-credit', ['k-shared'])).to.have.length(1);
+  });
+});
