@@ -2,9 +2,11 @@ import { SqlPart } from './batch-sql';
 import { KeyRef } from './idempotency';
 import { T } from './tables';
 
-export interface KeyClaim extends KeyRef {
+/** A key an applied job stores, with what a replay compares (hash) and answers (result). */
+export interface NewKey extends KeyRef {
   hash: string;
   jobId: string | null;
+  result: unknown;
 }
 
 export interface StoredKey {
@@ -21,10 +23,10 @@ export function keyId(ref: KeyRef): string {
  * Stores the keys of the jobs a batch applied, each with its payload hash and result (one part of the
  * batch's single write). Written in key order, so two batches that meet on keys wait on each other in
  * one order. A key another transaction stored since this batch read it (a duplicate delivery no charge
- * lock kept apart, such as two create-charge jobs) is a unique violation: the batch is then redone one
- * job at a time, and the redo reads the key as stored.
+ * lock kept apart, such as two create-charge jobs) is a unique violation: the engine redoes the batch,
+ * and the redo reads the key as stored.
  */
-export function keysInsert(keys: Array<KeyClaim & { result: unknown }>): SqlPart | null {
+export function keysInsert(keys: NewKey[]): SqlPart | null {
   if (keys.length === 0) return null;
   const sorted = [...keys].sort((a, b) => (keyId(a) < keyId(b) ? -1 : 1));
   return {

@@ -15,7 +15,7 @@ const UNIQUE_CONFLICTS: Record<string, ErrorCode> = {
  */
 export function mapPgError(err: unknown): unknown {
   const { code, detail = '', constraint = '' } = (err ?? {}) as { code?: string; detail?: string; constraint?: string };
-  if (code === '23505' && UNIQUE_CONFLICTS[constraint]) return new ConflictError(UNIQUE_CONFLICTS[constraint], `already exists: ${detail}`, { cause: err });
+  if (isUniqueViolation(err) && UNIQUE_CONFLICTS[constraint]) return new ConflictError(UNIQUE_CONFLICTS[constraint], `already exists: ${detail}`, { cause: err });
   if (code === '23503') return new NotFoundError('charge_not_found', `referenced row missing: ${detail}`, { cause: err });
   return err;
 }
