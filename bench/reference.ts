@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { adminKnex } from '../test/helpers/db';
+import { ensureDatabase } from '../src/db/database';
+import { adminKnex, urlFor } from '../test/helpers/db';
 import { Measured } from './scenarios';
 import { median } from './stats';
 
@@ -14,6 +15,7 @@ import { median } from './stats';
 const run = promisify(execFile);
 const DATABASE = 'peerbench_app';
 const REFERENCE_CEILING = 'reference: pgbench allocate c16 (its ceiling)';
+const REFERENCE_BATCHES = ['reference: bare set-based batch', 'reference: full batch'];
 
 export interface ReferenceSetup {
   dir: string;
@@ -47,11 +49,9 @@ async function nodeJson(setup: ReferenceSetup, args: string[]): Promise<Record<s
 
 /** Its database with the schema and 20,000 charges (each run of its scripts resets the tables). Returns whether it was created here. */
 export async function prepareReference(setup: ReferenceSetup): Promise<boolean> {
-  const admin = adminKnex();
-  const exists = (await admin.raw('SELECT 1 FROM pg_database WHERE datname = ?', [DATABASE])).rows.length > 0;
-  if (!exists) await admin.raw(`CREATE DATABASE ${DATABASE}`);
+  const created = await ensureDatabase(urlFor(DATABASE));
   await node(setup, ['setup.js', DATABASE]);
-  return !exists;
+  return created;
 }
 
 export async function dropReference(): Promise<void> {
@@ -63,6 +63,8 @@ type Cores = { node?: number; postgres?: number; redis?: number; pgbench?: numbe
 function measured(r: Record<string, unknown>, rate: number, jobs: number): Measured {
   const cores = (r.cpu_cores ?? {}) as Cores;
   const perJob = (c: number | undefined) => ((c ?? 0) / rate) * 1000;
+  // pgbench's line has no node process, and its Redis figure is idle noise: both stay blank.
+  const queued = cores.node !== undefined;
   return {
     jobs,
     failed: Number(r.failed ?? 0),
@@ -76,9 +78,9 @@ function measured(r: Record<string, unknown>, rate: number, jobs: number): Measu
     commitsPerJob: Number(r.commits_per_job ?? NaN),
     redisScriptsPerJob: Number(r.redis_sent_per_job ?? NaN),
     redisCommandsPerJob: Number(r.redis_srv_ops_per_job ?? NaN),
-    workerCpuMsPerJob: cores.node === undefined ? NaN : perJob(cores.node),
+    workerCpuMsPerJob: queued ? perJob(cores.node) : NaN,
     postgresCpuMsPerJob: perJob(cores.postgres),
-    redisCpuMsPerJob: cores.node === undefined ? NaN : perJob(cores.redis),
+    redisCpuMsPerJob: queued ? perJob(cores.redis) : NaN,
     machineCpuMsPerJob: perJob(cores.machine_busy),
   };
 }
@@ -98,13 +100,16 @@ export async function referenceRun(setup: ReferenceSetup, seconds: number): Prom
   const full = await batch('bull-batchfull');
   return [
     { scenario: REFERENCE_CEILING, m: measured(pgbench, ceiling, Number(pgbench.xacts)), note: 'bench-anchors pgrun.js: 20,000 charges, its own allocate.sql' },
-    { scenario: 'reference: bare set-based batch', m: bare, note: 'bench-anchors bull-batchset, 50 per batch, 2 loops' },
-    { scenario: 'reference: full batch', m: full, note: 'bench-anchors bull-batchfull (validation, amount rule, journal row, job log line)' },
+    { scenario: REFERENCE_BATCHES[0], m: bare, note: 'bench-anchors bull-batchset, 50 per batch, 2 loops' },
+    { scenario: REFERENCE_BATCHES[1], m: full, note: 'bench-anchors bull-batchfull (validation, amount rule, journal row, job log line)' },
   ];
 }
 
-/** The reference rows' medians over the median of their own ceiling, for the notes under the table. */
-export function ownCeilingRatio(rate: number, rows: Array<{ scenario: string; rates: number[] }>): string {
+/** After the last run: each reference batch's note gains its median over the median of its own ceiling. */
+export function addOwnCeilingRatios(rows: Array<{ scenario: string; rates: number[]; note?: string }>): void {
   const ceiling = rows.find((r) => r.scenario === REFERENCE_CEILING);
-  return ceiling ? `${(rate / median(ceiling.rates)).toFixed(2)}× its own ceiling` : '';
+  if (!ceiling) return;
+  for (const row of rows.filter((r) => REFERENCE_BATCHES.includes(r.scenario))) {
+    row.note = `${row.note}: ${(median(row.rates) / median(ceiling.rates)).toFixed(2)}× its own ceiling`;
+  }
 }

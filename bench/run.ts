@@ -4,7 +4,7 @@ import { preparePgbench } from './pgbench';
 import { startRedis } from './redis-server';
 import { buildReport, printReport, Row, writeReport } from './report';
 import { engineAlone } from './engine-alone';
-import { dropReference, ownCeilingRatio, prepareReference, ReferenceSetup, referenceRun, referenceSetup } from './reference';
+import { addOwnCeilingRatios, dropReference, prepareReference, ReferenceSetup, referenceRun, referenceSetup } from './reference';
 import { allocateEndToEnd, bullmqNoop, Ctx, Measured, mixedLifecycle, peakRss } from './scenarios';
 import { median, round } from './stats';
 import { closeAdmin, createTestDatabase } from '../test/helpers/db';
@@ -109,9 +109,7 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
-  for (const row of rows.values()) {
-    if (row.scenario.startsWith('reference: ') && row.scenario.includes('batch')) row.note = `${row.note}: ${ownCeilingRatio(median(row.rates), [...rows.values()])}`;
-  }
+  addOwnCeilingRatios([...rows.values()]);
   const report = buildReport(opts, [...rows.values()], rss, startLoad);
   printReport(report);
   log(`results written to ${writeReport(report, opts.resultsDir)}`);
