@@ -41,21 +41,24 @@ export const RUN_COLUMNS: TypedColumn[] = [
  * not be joined into the locking statement: a charge whose lock waited on a concurrent job (an
  * activation that provisioned its run) comes back as that job committed it, but a joined row comes
  * from the snapshot taken before the wait, where the new run does not exist yet. Missing charges are
- * simply absent (lockedOf).
+ * simply absent (lockedOf). Both probe the primary keys once per charge (see currentRunOf), and the
+ * lock is taken probe by probe, so the keys go in sorted.
  */
 export function lockChargesWithRuns(keys: Scoped[]): [SqlPart, SqlPart] {
-  const bindings = [keys.map((k) => k.namespace), keys.map((k) => k.id)];
+  const sorted = [...keys].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const bindings = [sorted.map((k) => k.namespace), sorted.map((k) => k.id)];
   const lock = {
-    sql: `SELECT c.* FROM ${T.charges} c
-       JOIN unnest(?::text[], ?::char(26)[]) AS k(namespace, id) ON c.namespace = k.namespace AND c.id = k.id
-      ORDER BY c.id
-      FOR UPDATE OF c`,
+    sql: `SELECT c.* FROM unnest(?::text[], ?::char(26)[]) WITH ORDINALITY AS k(namespace, id, n)
+       CROSS JOIN LATERAL (SELECT * FROM ${T.charges} c WHERE c.id = k.id OFFSET 0 FOR UPDATE) c
+      WHERE c.namespace = k.namespace
+      ORDER BY k.n`,
     bindings,
   };
   const runs = {
     sql: `SELECT r.* FROM unnest(?::text[], ?::char(26)[]) AS k(namespace, id)
-       JOIN ${T.charges} c ON c.namespace = k.namespace AND c.id = k.id
-       JOIN ${T.runs} r ON r.namespace = c.namespace AND r.id = c.current_realization_run_id`,
+       CROSS JOIN LATERAL (${currentRunOf('k.id')}) c
+       CROSS JOIN LATERAL (SELECT * FROM ${T.runs} r WHERE r.id = c.run_id OFFSET 0) r
+      WHERE c.namespace = k.namespace AND r.namespace = k.namespace`,
     bindings,
   };
   return [lock, runs];
@@ -73,18 +76,29 @@ export function lockedOf(chargeRows: Record<string, unknown>[], runRows: Record<
 }
 
 /**
+ * The probe of one charge's primary key by `id` (an outer column), for a LATERAL join: its current run and its
+ * namespace, which the caller compares outside. Every batch statement keeps the plan it got on a
+ * connection's first batch (batch-transaction.ts), maybe while the table was nearly empty: a LATERAL
+ * subquery is probed once per row of the batch, OFFSET 0 keeps the planner from flattening it into a
+ * join or pushing the namespace into it, where the (namespace, customer_id) index could serve it and
+ * a probe would read every charge of the namespace.
+ */
+export function currentRunOf(id: string): string {
+  return `SELECT c.current_realization_run_id AS run_id, c.namespace FROM ${T.charges} c WHERE c.id = ${id} OFFSET 0`;
+}
+
+/**
  * The rows of `table` (a run child: realizations, usage, payment) that belong to the current runs of
  * the given charges, as `a.*` (`liveOnly`: not soft-deleted). Sent after lockChargesWithRuns in the same round trip, with its own
- * snapshot: the run pointers it follows are the ones the lock holds still.
+ * snapshot: the run pointers it follows are the ones the lock holds still. One index probe per
+ * charge and per run (currentRunOf), whatever the statistics said when the statement was planned.
  */
 export function rowsOfCurrentRuns(table: string, charges: Scoped[], { orderBy = '', liveOnly = false } = {}): SqlPart {
-  // One index probe per charge and per run, whatever the statistics say: a plain join on a table
-  // whose statistics predate its rows (a fresh deployment before autovacuum's ANALYZE) hashes the
-  // whole table per batch. OFFSET 0 keeps the planner from flattening the probes into such a join.
   return {
     sql: `SELECT a.* FROM unnest(?::text[], ?::char(26)[]) AS k(namespace, id)
-       CROSS JOIN LATERAL (SELECT c.current_realization_run_id AS run_id FROM ${T.charges} c WHERE c.namespace = k.namespace AND c.id = k.id OFFSET 0) c
-       CROSS JOIN LATERAL (SELECT * FROM ${table} r WHERE r.namespace = k.namespace AND r.run_id = c.run_id${liveOnly ? ' AND r.deleted_at IS NULL' : ''} OFFSET 0) a
+       CROSS JOIN LATERAL (${currentRunOf('k.id')}) c
+       CROSS JOIN LATERAL (SELECT * FROM ${table} r WHERE r.run_id = c.run_id${liveOnly ? ' AND r.deleted_at IS NULL' : ''} OFFSET 0) a
+      WHERE c.namespace = k.namespace AND a.namespace = k.namespace
       ${orderBy}`,
     bindings: [charges.map((k) => k.namespace), charges.map((k) => k.id)],
   };

@@ -51,9 +51,9 @@ export function keysInsert(keys: NewKey[]): SqlPart | null {
  */
 export function loadStoredKeys(refs: KeyRef[]): SqlPart {
   return {
-    sql: `SELECT k.queue, k.namespace, k.key, k.payload_hash, k.result
-       FROM ${T.idempotency} k
-       JOIN unnest(?::text[], ?::text[], ?::text[]) AS r(q, n, key) ON k.queue = r.q AND k.namespace = r.n AND k.key = r.key`,
+    sql: `SELECT s.queue, s.namespace, s.key, s.payload_hash, s.result FROM unnest(?::text[], ?::text[], ?::text[]) AS r(q, n, key)
+       CROSS JOIN LATERAL (SELECT k.queue, k.namespace, k.key, k.payload_hash, k.result FROM ${T.idempotency} k
+                            WHERE k.queue = r.q AND k.namespace = r.n AND k.key = r.key OFFSET 0) s`,
     bindings: [refs.map((r) => r.queue), refs.map((r) => r.namespace), refs.map((r) => r.key)],
   };
 }
@@ -71,12 +71,10 @@ export function storedOf(rows: Record<string, unknown>[]): Map<string, StoredKey
  */
 export function firstResultsOfDeleted(queue: string, charges: Array<{ namespace: string; id: string }>): SqlPart {
   return {
-    sql: `SELECT DISTINCT ON (c.id) c.id AS charge_id, k.result
-       FROM ${T.charges} c
-       JOIN unnest(?::text[], ?::char(26)[]) AS u(namespace, id) ON c.namespace = u.namespace AND c.id = u.id
+    sql: `SELECT DISTINCT ON (c.id) c.id AS charge_id, k.result FROM unnest(?::text[], ?::char(26)[]) AS u(namespace, id)
+       CROSS JOIN LATERAL (SELECT c.id, c.namespace FROM ${T.charges} c WHERE c.namespace = u.namespace AND c.id = u.id AND c.status = 'deleted' OFFSET 0) c
        JOIN ${T.idempotency} k ON k.queue = ? AND k.namespace = c.namespace AND k.result ->> 'chargeId' = c.id::text
                               AND coalesce(k.result ->> 'alreadyDeleted', 'false') <> 'true'
-      WHERE c.status = 'deleted'
       ORDER BY c.id, k.created_at`,
     bindings: [charges.map((c) => c.namespace), charges.map((c) => c.id), queue],
   };

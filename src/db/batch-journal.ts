@@ -1,12 +1,12 @@
 import { JournalEntry } from '../domain/journal';
 import { SqlPart } from './batch-sql';
 import { JOURNAL_TABLE } from './journal';
-import { T } from './tables';
+import { currentRunOf } from './batch-charges';
 
 /**
  * Appends many journal entries (one part of the batch's single write), in the given order (ids follow it, so a
  * charge's timeline reads in the order its jobs were applied). An entry without a runId names its charge's current run as of now (charge_id
- * is text here, compared as bpchar so the lookup uses the charges' primary key instead of a scan).
+ * is text here, compared as bpchar so the lookup probes the charges' primary key: currentRunOf).
  */
 export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { runId: string | null }>): SqlPart | null {
   if (entries.length === 0) return null;
@@ -16,7 +16,7 @@ export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { run
     sql: `INSERT INTO ${JOURNAL_TABLE} (queue, job_id, attempt, idempotency_key, payload_hash, namespace, charge_id, run_id, outcome,
                                    error_code, error_message, changes, totals_before, totals_after, run_change, started_at, finished_at)
      SELECT e.queue, e.job_id, e.attempt, e.idempotency_key, e.payload_hash, e.namespace, e.charge_id,
-            coalesce(e.run_id, (SELECT c.current_realization_run_id FROM ${T.charges} c WHERE c.namespace = e.namespace AND c.id = e.charge_id::bpchar)),
+            coalesce(e.run_id, (SELECT c.run_id FROM (${currentRunOf('e.charge_id::bpchar')}) c WHERE c.namespace = e.namespace)),
             e.outcome, e.error_code, e.error_message, e.changes, e.totals_before, e.totals_after, e.run_change, e.started_at, e.finished_at
        FROM unnest(?::text[], ?::text[], ?::integer[], ?::text[], ?::char(64)[], ?::text[], ?::text[], ?::text[], ?::text[],
                    ?::text[], ?::text[], ?::jsonb[], ?::jsonb[], ?::jsonb[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[])

@@ -2,6 +2,12 @@
 export interface SqlPart {
   sql: string;
   bindings: unknown[];
+  /**
+   * Planned for its values each time instead of once per connection (batch-transaction.ts): an
+   * UPDATE joins its target table to the batch's arrays, and a plan made while that table was
+   * nearly empty would scan all of it once it is not.
+   */
+  planEachTime?: boolean;
 }
 
 /**
@@ -14,7 +20,7 @@ export function writeTogether(parts: Array<SqlPart | null>): SqlPart | null {
   const present = parts.filter((p): p is SqlPart => p !== null);
   if (present.length === 0) return null;
   const ctes = present.map((p, i) => `w${i} AS (${p.sql})`).join(',\n');
-  return { sql: `WITH ${ctes}\nSELECT 1`, bindings: present.flatMap((p) => p.bindings) };
+  return { sql: `WITH ${ctes}\nSELECT 1`, bindings: present.flatMap((p) => p.bindings), planEachTime: present.some((p) => p.planEachTime) };
 }
 
 /** A column of a set-based statement: its name and the SQL type its array is cast to. */
@@ -31,7 +37,12 @@ export function insertRows(table: string, columns: TypedColumn[], rows: Array<Re
   };
 }
 
-/** UPDATE of many rows found by (namespace, id): each gets `columns` from its own values, in one statement. */
+/**
+ * UPDATE of many rows found by (namespace, id): each gets `columns` from its own values, in one
+ * statement. Only the primary key finds a row: `IS NOT DISTINCT FROM` (the same as `=` on these NOT
+ * NULL columns) is no index condition, so statistics older than the table cannot send a probe down a
+ * (namespace, …) index that holds every row of the namespace.
+ */
 export function updateRows(table: string, columns: TypedColumn[], rows: Array<Record<string, unknown>>): SqlPart | null {
   if (rows.length === 0) return null;
   const all: TypedColumn[] = [['namespace', 'text'], ['id', 'char(26)'], ...columns];
@@ -39,8 +50,9 @@ export function updateRows(table: string, columns: TypedColumn[], rows: Array<Re
   return {
     sql: `UPDATE ${table} t SET ${sets}
        FROM unnest(${all.map(([, type]) => `?::${type}[]`).join(', ')}) AS u(${all.map(([name]) => quoteName(name)).join(', ')})
-      WHERE t.namespace = u.namespace AND t.id = u.id`,
+      WHERE t.id = u.id AND t.namespace IS NOT DISTINCT FROM u.namespace`,
     bindings: all.map(([name]) => rows.map((r) => r[name])),
+    planEachTime: true,
   };
 }
 

@@ -1,57 +1,77 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import * as pg from 'pg';
 import type { QueryResult } from 'pg';
 import { SqlPart } from './batch-sql';
 
 export type Row = Record<string, unknown>;
 
+/** The pg client of a pooled connection, opened in pipeline mode (knex.ts): queries go out without waiting for the previous answer. */
 interface PgConnection {
   query(text: string): Promise<QueryResult | QueryResult[]>;
+  query(config: { name: string; text: string; values: unknown[] }): Promise<QueryResult>;
+  readonly connection: { readonly stream: { cork(): void; uncork(): void } };
 }
 
-// pg exports its parameter serializer (arrays, dates, JSON) as utils.prepareValue; @types/pg omits it.
-const { prepareValue } = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils;
+/** A batch statement as it is prepared: `$n` placeholders, and the name it is prepared under on each connection. */
+interface Prepared {
+  name: string;
+  text: string;
+  placeholders: number;
+}
+
+// The batch statements are a few fixed texts (a kind's reads, the combinations of its writes), so
+// each connection parses and plans each of them once; the map is bounded by that set.
+const prepared = new Map<string, Prepared>();
+
+/** `?` placeholders as `$1…$n` (the batch statements have no other `?`), with a name derived from the text. */
+export function preparedOf(sql: string): Prepared {
+  let found = prepared.get(sql);
+  if (!found) {
+    let n = 0;
+    const text = sql.replace(/\?/g, () => `$${++n}`);
+    found = { name: `ffw_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text, placeholders: n };
+    prepared.set(sql, found);
+  }
+  return found;
+}
+
+interface Statement {
+  name: string;
+  text: string;
+  values: unknown[];
+  planEachTime: boolean;
+}
+
+function statementOf(part: SqlPart): Statement {
+  const p = preparedOf(part.sql);
+  if (p.placeholders !== part.bindings.length) throw new Error(`a batch statement has ${p.placeholders} placeholders for ${part.bindings.length} values`);
+  return { name: p.name, text: p.text, values: part.bindings, planEachTime: part.planEachTime === true };
+}
 
 /**
- * An escape-string literal (E'…', quotes and backslashes doubled): the same text whatever the
- * server's standard_conforming_strings. What pg.escapeLiteral writes for a text holding a
- * backslash, in one regex pass instead of its character-by-character concatenation, which is slow
- * on the batch statements' long array literals.
+ * A prepared statement keeps its generic plan: planned once per connection, not per batch (parsing
+ * and planning were most of PostgreSQL's time per batch). Every batch read probes an index per row
+ * through LATERAL subqueries and an insert reads only its arrays, so that plan stays right however
+ * the tables grow after it was made; with sequential scans and hash or merge joins off, a plan made
+ * on nearly empty tables cannot read whole tables instead. A part that says planEachTime (an UPDATE)
+ * is planned for its values each time.
  */
-function quote(text: string): string {
-  return `E'${text.replace(/['\\]/g, '$&$&')}'`;
-}
+const BEGIN = 'BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off';
+const PLAN_CACHE_MODE = { once: 'SET LOCAL plan_cache_mode = force_generic_plan', eachTime: 'SET LOCAL plan_cache_mode = force_custom_plan' };
 
-/** A bound value as the literal of the very text pg would have sent as its parameter. */
-function literal(value: unknown): string {
-  const text = prepareValue(value);
-  if (text === null || text === undefined) return 'NULL';
-  if (typeof text !== 'string' && typeof text !== 'number' && typeof text !== 'boolean') throw new TypeError(`cannot write a ${typeof text} into a batch statement`);
-  return quote(String(text));
-}
-
-/**
- * The statement with its values written in as quoted literals. Only the simple query protocol
- * takes several statements in one message, and it has no parameters. The batch statements are
- * fixed texts whose only `?` are placeholders, each followed by its cast.
- */
-export function inline(part: SqlPart): string {
-  let next = 0;
-  const sql = part.sql.replace(/\?/g, () => literal(part.bindings[next++]));
-  if (next !== part.bindings.length) throw new Error(`a batch statement has ${next} placeholders for ${part.bindings.length} values`);
-  return sql;
-}
+type Sent = { kind: 'control'; text: string } | { kind: 'statement'; statement: Statement };
 
 /**
  * One batch's transaction on one pooled connection, in two round trips: BEGIN with every read,
- * then every write with COMMIT. Each statement of a round trip runs with its own snapshot (READ
- * COMMITTED), so a read sees what committed while the statements before it waited on their locks. On
- * a busy two-core machine each round trip costs a few milliseconds of waiting, whatever its work.
+ * then every write with COMMIT. Each statement is a named prepared statement with its arrays bound
+ * as parameters, and a round trip's statements are pipelined: sent together, answered in order.
+ * Each statement runs with its own snapshot (READ COMMITTED), so a read sees what committed while
+ * the statements before it waited on their locks.
  */
 export class BatchTransaction {
   private sentBegin = false;
   private committed = false;
+  private planEachTime: boolean | null = null;
 
   constructor(
     private readonly knex: Knex,
@@ -60,17 +80,13 @@ export class BatchTransaction {
 
   /** BEGIN (first call only) and the statements, in one round trip: the rows of each statement. */
   async read(parts: SqlPart[]): Promise<Row[][]> {
-    const begin = this.sentBegin ? [] : ['BEGIN'];
-    this.sentBegin = true;
-    const results = await this.send([...begin, ...parts.map(inline)]);
-    return results.slice(begin.length).map((r) => r.rows as Row[]);
+    const results = await this.send(parts, null);
+    return results.map((r) => r.rows as Row[]);
   }
 
   /** The write (if any) and COMMIT, in one round trip. */
   async commit(write: SqlPart | null): Promise<void> {
-    const begin = this.sentBegin ? [] : ['BEGIN'];
-    this.sentBegin = true;
-    await this.send([...begin, ...(write ? [inline(write)] : []), 'COMMIT']);
+    await this.send(write ? [write] : [], 'COMMIT');
     this.committed = true;
   }
 
@@ -82,18 +98,52 @@ export class BatchTransaction {
     return this.sentBegin && !this.committed;
   }
 
-  /** knex's own query events are raised too, so statement counts and traces see these round trips. */
-  private async send(statements: string[]): Promise<QueryResult[]> {
-    const query = { sql: statements.join(';\n'), bindings: [], method: 'raw', __knexQueryUid: randomUUID() };
-    this.knex.client.emit('query', query);
-    try {
-      const result = await this.connection.query(query.sql);
-      this.knex.client.emit('query-response', result, query);
-      return Array.isArray(result) ? result : [result];
-    } catch (err) {
-      this.knex.client.emit('query-error', err, query);
-      throw err;
+  /** The round trip's messages: BEGIN the first time, each statement after the plan cache mode it needs, then `end`. */
+  private messages(parts: SqlPart[], end: string | null): Sent[] {
+    const out: Sent[] = [];
+    if (!this.sentBegin) {
+      this.sentBegin = true;
+      out.push({ kind: 'control', text: BEGIN });
     }
+    for (const statement of parts.map(statementOf)) {
+      if (statement.planEachTime !== this.planEachTime) {
+        this.planEachTime = statement.planEachTime;
+        out.push({ kind: 'control', text: statement.planEachTime ? PLAN_CACHE_MODE.eachTime : PLAN_CACHE_MODE.once });
+      }
+      out.push({ kind: 'statement', statement });
+    }
+    if (end) out.push({ kind: 'control', text: end });
+    return out;
+  }
+
+  /**
+   * One round trip, pipelined; knex's own query events are raised once per round trip, so statement
+   * counts and traces see them. The first message to fail is the error (those after it fail only
+   * because the transaction is aborted). The rows come back for the statements only.
+   */
+  private async send(parts: SqlPart[], end: string | null): Promise<QueryResult[]> {
+    const messages = this.messages(parts, end);
+    const statements = messages.flatMap((m) => (m.kind === 'statement' ? [m.statement] : []));
+    const query = { sql: messages.map((m) => (m.kind === 'control' ? m.text : m.statement.text)).join(';\n'), bindings: statements.flatMap((s) => s.values), method: 'raw', __knexQueryUid: randomUUID() };
+    this.knex.client.emit('query', query);
+    // Corked, the round trip's messages leave in one write instead of one per statement.
+    const socket = this.connection.connection.stream;
+    socket.cork();
+    let pending: Array<Promise<QueryResult | QueryResult[]>>;
+    try {
+      pending = messages.map((m) => (m.kind === 'control' ? this.connection.query(m.text) : this.connection.query(m.statement)));
+    } finally {
+      socket.uncork();
+    }
+    const settled = await Promise.allSettled(pending);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      this.knex.client.emit('query-error', failed.reason, query);
+      throw failed.reason;
+    }
+    const results = settled.map((s) => (s as PromiseFulfilledResult<QueryResult | QueryResult[]>).value);
+    this.knex.client.emit('query-response', results, query);
+    return results.filter((_, i) => messages[i].kind === 'statement') as QueryResult[];
   }
 }
 

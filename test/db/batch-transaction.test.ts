@@ -1,16 +1,15 @@
 import { expect } from 'chai';
-import { BatchTransaction, inBatchTransaction, inline } from '../../src/db/batch-transaction';
+import { BatchTransaction, inBatchTransaction, preparedOf } from '../../src/db/batch-transaction';
 import { isTransientFault } from '../../src/db/pg-errors';
 import { useTestDatabase } from '../helpers/db';
 
-// The batched path sends its statements with the values written in as literals (several statements
-// per round trip need the simple query protocol, which has no parameters). These tests hold the
-// literals to what the same values bound as parameters give, and the two round trips to one
-// transaction that either commits whole or leaves nothing.
+// The batched path sends its statements as named prepared statements with their arrays bound as
+// parameters, pipelined in two round trips. These tests hold the values to what knex's own binding
+// gives, and the two round trips to one transaction that either commits whole or leaves nothing.
 
 const AWKWARD = ["it's", 'back\\slash', 'comma, "quoted"', '{braces}', 'NULL', '', 'ünïcødé ✓', "E'\\x41'", '?', '$1'];
 
-describe('batch transaction: literal statements in two round trips', function () {
+describe('batch transaction: prepared statements in two round trips', function () {
   this.timeout(30000);
   const db = useTestDatabase('batch_tx');
   const knex = () => db().knex;
@@ -26,29 +25,50 @@ describe('batch transaction: literal statements in two round trips', function ()
 
   const rowsIn = async () => (await knex()(table).orderBy('k').select('k', 'n')).map((r) => [r.k, r.n]);
 
-  it('writes awkward values in as literals that read back exactly as bound parameters do', async () => {
+  it('binds awkward values that read back exactly as knex binds them, whatever standard_conforming_strings says', async () => {
     const stamp = new Date('2026-03-01T12:34:56.789Z');
     const sql = 'SELECT ?::text[] AS texts, ?::text AS one, ?::timestamptz[] AS stamps, ?::jsonb[] AS docs, ?::numeric[] AS amounts, ?::integer AS n, ?::text AS missing';
     const bindings = [[...AWKWARD, null], AWKWARD.join('|'), [stamp, null], [JSON.stringify({ note: "it's \\ \"x\"" }), null], ['12.50', '-0.000000000000000001'], 7, null];
-    const viaParameters = (await knex().raw(sql, bindings as never)).rows[0];
-    const viaLiterals = async (standardStrings: 'on' | 'off') =>
+    const viaKnex = (await knex().raw(sql, bindings as never)).rows[0];
+    const viaBatch = async (standardStrings: 'on' | 'off') =>
       inBatchTransaction(knex(), async (trx) => {
-        // A separate round trip: a message's statements are all parsed before the first one runs.
         await trx.read([{ sql: `SET LOCAL standard_conforming_strings = ${standardStrings}`, bindings: [] }]);
         const [[row]] = await trx.read([{ sql, bindings }]);
         await trx.commit(null);
         return row;
       });
-    expect(await viaLiterals('off')).to.deep.equal(viaParameters);
-    const viaLiteralsOn = await viaLiterals('on');
-    expect(viaLiteralsOn).to.deep.equal(viaParameters);
-    expect(viaLiteralsOn.texts).to.deep.equal([...AWKWARD, null]);
-    expect((viaLiteralsOn.stamps as Date[])[0].toISOString()).to.equal('2026-03-01T12:34:56.789Z');
+    expect(await viaBatch('off')).to.deep.equal(viaKnex);
+    const viaBatchOn = await viaBatch('on');
+    expect(viaBatchOn).to.deep.equal(viaKnex);
+    expect(viaBatchOn.texts).to.deep.equal([...AWKWARD, null]);
+    expect((viaBatchOn.stamps as Date[])[0].toISOString()).to.equal('2026-03-01T12:34:56.789Z');
   });
 
-  it('refuses a statement whose placeholders and values do not match', () => {
-    expect(() => inline({ sql: 'SELECT ?::text, ?::text', bindings: ['a'] })).to.throw('2 placeholders for 1 values');
-    expect(() => inline({ sql: 'SELECT ?::text', bindings: ['a', 'b'] })).to.throw('1 placeholders for 2 values');
+  it('numbers the placeholders, names a statement by its text, and refuses one whose placeholders and values do not match', async () => {
+    expect(preparedOf('SELECT ?::text, ?::int').text).to.equal('SELECT $1::text, $2::int');
+    expect(preparedOf('SELECT ?::text').name).to.equal(preparedOf('SELECT ?::text').name);
+    expect(preparedOf('SELECT ?::text').name).to.not.equal(preparedOf('SELECT ?::int').name);
+    const mismatched = (bindings: unknown[]) =>
+      inBatchTransaction(knex(), async (trx) => {
+        await trx.read([{ sql: 'SELECT ?::text, ?::text', bindings }]);
+        await trx.commit(null);
+      });
+    await expect(mismatched(['a'])).to.be.rejectedWith('2 placeholders for 1 values');
+    await expect(mismatched(['a', 'b', 'c'])).to.be.rejectedWith('2 placeholders for 3 values');
+  });
+
+  it('plans each statement once per connection: a batch runs its statements with their generic plans', async () => {
+    const sql = `SELECT k, n FROM ${table} WHERE k = ANY(?::text[])`;
+    await inBatchTransaction(knex(), async (trx) => {
+      const [[mode]] = await trx.read([{ sql: 'SELECT current_setting(?) AS mode', bindings: ['plan_cache_mode'] }]);
+      expect(mode.mode).to.equal('force_generic_plan');
+      await trx.read([{ sql, bindings: [['a']] }]);
+      const [[plans]] = await trx.read([{ sql: 'SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = ?', bindings: [preparedOf(sql).name] }]);
+      expect(plans).to.deep.equal({ generic: 1, custom: 0 });
+      await trx.commit(null);
+    });
+    const [{ mode }] = (await knex().raw('SELECT current_setting(?) AS mode', ['plan_cache_mode'])).rows;
+    expect(mode, 'outside a batch the setting is back to its default').to.equal('auto');
   });
 
   it('commits the reads\' writes and the final write together', async () => {
