@@ -23,7 +23,7 @@ const tracing = benchTracing(env.BENCH_TRACING);
 let queries = 0;
 let commits = 0;
 let peakRss = 0;
-const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
 const sampler = setInterval(sample, 100);
 
 const knex = createKnex({ databaseUrl: env.DATABASE_URL!, poolMax: config.dbPoolMax, applicationName: 'ffw-bench-worker' });
