@@ -11,17 +11,18 @@ import { currentRunOf } from './batch-charges';
 export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { runId: string | null }>): SqlPart | null {
   if (entries.length === 0) return null;
   const col = <K extends keyof JournalEntry>(key: K, f: (v: JournalEntry[K]) => unknown = (v) => v) => entries.map((e) => f((e as JournalEntry)[key]));
-  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+  const docs = new JsonDictionary();
   return {
     sql: `INSERT INTO ${JOURNAL_TABLE} (queue, job_id, attempt, idempotency_key, payload_hash, namespace, charge_id, run_id, outcome,
                                    error_code, error_message, changes, totals_before, totals_after, run_change, started_at, finished_at)
      SELECT e.queue, e.job_id, e.attempt, e.idempotency_key, e.payload_hash, e.namespace, e.charge_id,
             coalesce(e.run_id, (SELECT c.run_id FROM (${currentRunOf('e.charge_id::bpchar')}) c WHERE c.namespace = e.namespace)),
-            e.outcome, e.error_code, e.error_message, e.changes, e.totals_before, e.totals_after, e.run_change, e.started_at, e.finished_at
+            e.outcome, e.error_code, e.error_message, d.docs[e.changes], d.docs[e.totals_before], d.docs[e.totals_after], e.run_change, e.started_at, e.finished_at
        FROM unnest(?::text[], ?::text[], ?::integer[], ?::text[], ?::char(64)[], ?::text[], ?::text[], ?::text[], ?::text[],
-                   ?::text[], ?::text[], ?::jsonb[], ?::jsonb[], ?::jsonb[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[])
+                   ?::text[], ?::text[], ?::integer[], ?::integer[], ?::integer[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[])
             WITH ORDINALITY AS e(queue, job_id, attempt, idempotency_key, payload_hash, namespace, charge_id, run_id, outcome,
                                  error_code, error_message, changes, totals_before, totals_after, run_change, started_at, finished_at, n)
+      CROSS JOIN (SELECT ?::jsonb[] AS docs) d
       ORDER BY e.n`,
     bindings: [
       col('queue'),
@@ -35,12 +36,34 @@ export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { run
       col('outcome'),
       col('errorCode'),
       col('errorMessage'),
-      col('changes', json),
-      col('totalsBefore', json),
-      col('totalsAfter', json),
+      col('changes', (v) => docs.indexOf(v)),
+      col('totalsBefore', (v) => docs.indexOf(v)),
+      col('totalsAfter', (v) => docs.indexOf(v)),
       col('runChange', (v) => (v ? JSON.stringify(v) : null)),
       col('startedAt'),
       col('finishedAt'),
+      docs.texts,
     ],
   };
+}
+
+/**
+ * The distinct JSON documents of a batch's entries, each named by its 1-based index (null for none).
+ * A batch's entries mostly repeat the same changes and totals: each distinct one travels, and is
+ * parsed by PostgreSQL, once.
+ */
+class JsonDictionary {
+  readonly texts: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  indexOf(value: unknown): number | null {
+    if (value === null || value === undefined) return null;
+    const text = JSON.stringify(value);
+    let i = this.index.get(text);
+    if (i === undefined) {
+      i = this.texts.push(text);
+      this.index.set(text, i);
+    }
+    return i;
+  }
 }
