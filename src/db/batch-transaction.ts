@@ -56,7 +56,7 @@ function statementOf(part: SqlPart): Statement {
  * on nearly empty tables cannot read whole tables instead. A part that says planEachTime (an UPDATE)
  * is planned for its values each time.
  */
-const BEGIN = 'BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off';
+const BEGIN = 'BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL plan_cache_mode = force_generic_plan';
 const PLAN_CACHE_MODE = { once: 'SET LOCAL plan_cache_mode = force_generic_plan', eachTime: 'SET LOCAL plan_cache_mode = force_custom_plan' };
 
 type Sent = { kind: 'control'; text: string } | { kind: 'statement'; statement: Statement };
@@ -71,7 +71,7 @@ type Sent = { kind: 'control'; text: string } | { kind: 'statement'; statement: 
 export class BatchTransaction {
   private sentBegin = false;
   private committed = false;
-  private planEachTime: boolean | null = null;
+  private planEachTime = false;
 
   constructor(
     private readonly knex: Knex,
@@ -103,6 +103,7 @@ export class BatchTransaction {
     const out: Sent[] = [];
     if (!this.sentBegin) {
       this.sentBegin = true;
+      this.planEachTime = false;
       out.push({ kind: 'control', text: BEGIN });
     }
     for (const statement of parts.map(statementOf)) {
