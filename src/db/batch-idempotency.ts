@@ -72,9 +72,10 @@ export function storedOf(rows: Record<string, unknown>[]): Map<string, StoredKey
 export function firstResultsOfDeleted(queue: string, charges: Array<{ namespace: string; id: string }>): SqlPart {
   return {
     sql: `SELECT DISTINCT ON (c.id) c.id AS charge_id, k.result FROM unnest(?::text[], ?::char(26)[]) AS u(namespace, id)
-       CROSS JOIN LATERAL (SELECT c.id, c.namespace FROM ${T.charges} c WHERE c.namespace = u.namespace AND c.id = u.id AND c.status = 'deleted' OFFSET 0) c
+       CROSS JOIN LATERAL (SELECT c.id, c.namespace, c.status FROM ${T.charges} c WHERE c.id = u.id OFFSET 0) c
        JOIN ${T.idempotency} k ON k.queue = ? AND k.namespace = c.namespace AND k.result ->> 'chargeId' = c.id::text
                               AND coalesce(k.result ->> 'alreadyDeleted', 'false') <> 'true'
+      WHERE c.namespace = u.namespace AND c.status = 'deleted'
       ORDER BY c.id, k.created_at`,
     bindings: [charges.map((c) => c.namespace), charges.map((c) => c.id), queue],
   };

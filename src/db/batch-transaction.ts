@@ -49,8 +49,8 @@ function statementOf(part: SqlPart): Statement {
 }
 
 /**
- * A prepared statement keeps its generic plan: planned once per connection, not per batch (parsing
- * and planning were most of PostgreSQL's time per batch). Every batch read probes an index per row
+ * A prepared statement keeps its generic plan: planned once per connection, not per batch (parsed
+ * and planned each time, the same statements cost PostgreSQL more than twice as much). Every batch read probes an index per row
  * through LATERAL subqueries and an insert reads only its arrays, so that plan stays right however
  * the tables grow after it was made; with sequential scans and hash or merge joins off, a plan made
  * on nearly empty tables cannot read whole tables instead. A part that says planEachTime (an UPDATE)
