@@ -63,7 +63,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     .option('--workers <n>', 'worker processes for the batched allocate rows (scale-out on the same machine)', positive, 1)
     .option('--concurrency <n>', 'jobs in flight per queue (WORKER_CONCURRENCY); 0 keeps the worker default, (partitions + 1) × batch size', (v) => (v === '0' ? 0 : positive(v)), 0)
     .option('--per-job-jobs <n>', 'jobs per run with one job per batch (BATCH_SIZE=1, the slow end)', positive, 5000)
-    .option('--mixed-charges <n>', 'charges taken through the whole lifecycle per run', positive, 2000)
+    .option('--mixed-charges <n>', 'charges taken through the whole lifecycle per run', positive, 10000)
     .option('--jobs-per-charge <n>', 'allocations per charge in the contention scenario', positive, 50)
     .option('--latency-seconds <n>', 'duration of the fixed-load latency run (measured)', positive, 10)
     .option('--latency-warmup-seconds <n>', 'the same load first, not measured: a fresh worker process compiles its code and opens its connections', positive, 3)
