@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { QueryResult } from 'pg';
 import { SqlPart } from './batch-sql';
+import { isStalePreparedStatement } from './pg-errors';
 
 export type Row = Record<string, unknown>;
 
@@ -9,7 +10,8 @@ export type Row = Record<string, unknown>;
 interface PgConnection {
   query(text: string): Promise<QueryResult | QueryResult[]>;
   query(config: { name: string; text: string; values: unknown[] }): Promise<QueryResult>;
-  readonly connection: { readonly stream: { cork(): void; uncork(): void } };
+  /** pg's connection: its socket, and the statement names it has prepared on the server (pg resends Parse for the others). */
+  readonly connection: { readonly stream: { cork(): void; uncork(): void }; parsedStatements: Record<string, string> };
 }
 
 /** A batch statement as it is prepared: `$n` placeholders, and the name it is prepared under on each connection. */
@@ -162,8 +164,15 @@ export async function inBatchTransaction<T>(knex: Knex, body: (trx: BatchTransac
   } catch (err) {
     // After a failed COMMIT (the transaction is already over) ROLLBACK only warns.
     if (trx.begun) await connection.query('ROLLBACK').catch(() => undefined);
+    if (isStalePreparedStatement(err)) await forgetPrepared(connection);
     throw err;
   } finally {
     await knex.client.releaseConnection(connection);
   }
+}
+
+/** Drops every statement prepared on the connection, on the server and in pg's own list, so the next batch prepares them anew. */
+async function forgetPrepared(connection: PgConnection): Promise<void> {
+  await connection.query('DEALLOCATE ALL');
+  connection.connection.parsedStatements = {};
 }

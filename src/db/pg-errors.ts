@@ -47,6 +47,17 @@ const RETRYABLE_MESSAGES = [
 export function isTransientFault(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code;
   if (code && (RETRYABLE_SQLSTATES.has(code) || code.startsWith('08'))) return true;
+  if (isStalePreparedStatement(err)) return true;
   const message = err instanceof Error ? err.message : String(err);
   return RETRYABLE_MESSAGES.some((re) => re.test(message));
+}
+
+/**
+ * A statement prepared on a connection before a migration changed a table it returns (a column
+ * added under `SELECT c.*`): PostgreSQL refuses to run it again. The batch transaction forgets the
+ * connection's prepared statements when it meets this, and the batch is redone like any transient fault.
+ */
+export function isStalePreparedStatement(err: unknown): boolean {
+  const { code, message = '' } = (err ?? {}) as { code?: string; message?: string };
+  return code === '0A000' && /cached plan must not change result type/.test(message);
 }

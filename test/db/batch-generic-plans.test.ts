@@ -6,8 +6,13 @@ import { loadStoredKeys, storedOf } from '../../src/db/batch-idempotency';
 import { writeTogether } from '../../src/db/batch-sql';
 import { BatchTransaction, inBatchTransaction } from '../../src/db/batch-transaction';
 import { createKnex } from '../../src/db/knex';
+import { isStalePreparedStatement, isTransientFault } from '../../src/db/pg-errors';
+import { applyBatch } from '../../src/engine/batch-apply';
+import { JobDefinition } from '../../src/engine/job-context';
+import * as allocateCredit from '../../jobs/allocate-credit';
+import pino from 'pino';
 import { useTestDatabase } from '../helpers/db';
-import { NS } from '../helpers/fixtures';
+import { allocation, NS } from '../helpers/fixtures';
 import { cloneCharge } from '../helpers/clone-charges';
 import { createCharge } from '../helpers/seed';
 
@@ -91,5 +96,44 @@ describe('batch statements keep a good generic plan as their tables grow from em
       charge_flat_fee_run_credit_allocations: { seq: 0, fetched: 50 },
       flat_fee_idempotency_keys: { seq: 0, fetched: 50 },
     });
+  });
+});
+
+describe('batch statements prepared before a migration changes a table', function () {
+  this.timeout(60000);
+  const db = useTestDatabase('batch_prepared_ddl');
+  let one: Knex;
+
+  before(() => {
+    one = createKnex({ databaseUrl: db().url, poolMax: 1 });
+  });
+  after(async () => {
+    await one.destroy();
+  });
+
+  it('a column added while the worker runs: the batch that meets it is a transient fault, and the connection prepares its statements anew', async () => {
+    const { chargeId } = await createCharge(db().knex, { settlementMode: 'credit_then_invoice' });
+    const charges = [{ namespace: NS, id: chargeId }];
+    expect(await batchOn(one, charges, ['ddl-0'])).to.include({ locked: 1, runs: 1 });
+    // A rolling deploy: the new version's migration adds a column; this process keeps running.
+    await db().knex.raw('ALTER TABLE charge_flat_fees ADD COLUMN ddl_probe integer');
+    const met = await batchOn(one, charges, ['ddl-1']).then(() => null, (e: unknown) => e);
+    expect(isStalePreparedStatement(met), String(met)).to.equal(true);
+    expect(isTransientFault(met)).to.equal(true);
+    expect(await batchOn(one, charges, ['ddl-2'])).to.include({ locked: 1, runs: 1 });
+  });
+
+  it('through the engine, the job applies at once: the batch is redone on the connection that forgot its statements', async () => {
+    const { chargeId } = await createCharge(db().knex, { settlementMode: 'credit_then_invoice', amountBeforeProration: '100' });
+    await db().knex('charge_flat_fees').where({ id: chargeId }).update({ status: 'active' });
+    const env = { knex: one, logger: pino({ level: 'silent' }) };
+    const job = (key: string) => ({ data: { namespace: NS, chargeId, idempotencyKey: key, realizations: [allocation('10')] }, jobId: key, job: null, resumedAfterDelay: false, startedAt: new Date() });
+    const [first] = await applyBatch(allocateCredit as unknown as JobDefinition, [job('engine-ddl-0')], env);
+    expect(first.ok, JSON.stringify(first)).to.equal(true);
+    await db().knex.raw('ALTER TABLE charge_flat_fee_runs ADD COLUMN ddl_probe_2 integer');
+    const [second] = await applyBatch(allocateCredit as unknown as JobDefinition, [job('engine-ddl-1')], env);
+    expect(second.ok, JSON.stringify(second)).to.equal(true);
+    const amounts = await db().knex('charge_flat_fee_run_credit_allocations').where({ namespace: NS }).orderBy('created_at').pluck('amount');
+    expect(amounts).to.deep.equal(['10', '10']);
   });
 });
