@@ -11,7 +11,7 @@ import { applyBatch } from '../../src/engine/batch-apply';
 import { JobDefinition } from '../../src/engine/job-context';
 import * as allocateCredit from '../../jobs/allocate-credit';
 import pino from 'pino';
-import { useTestDatabase } from '../helpers/db';
+import { TestDatabase, useTestDatabase } from '../helpers/db';
 import { allocation, NS } from '../helpers/fixtures';
 import { cloneCharge } from '../helpers/clone-charges';
 import { createCharge } from '../helpers/seed';
@@ -54,22 +54,27 @@ async function batchOn(knex: Knex, charges: Scoped[], keys: string[]) {
   });
 }
 
-describe('batch statements keep a good generic plan as their tables grow from empty', function () {
-  this.timeout(60000);
-  const db = useTestDatabase('batch_generic_plans');
-  let one: Knex;
-
+/** A database for the file's describe, and a pool of one connection to it: every batch meets the plans the last one left. */
+function useOneConnection(label: string): { db: () => TestDatabase; one: () => Knex } {
+  const db = useTestDatabase(label);
+  let one: Knex | null = null;
   before(() => {
     one = createKnex({ databaseUrl: db().url, poolMax: 1 });
   });
   after(async () => {
-    await one.destroy();
+    await one?.destroy();
   });
+  return { db, one: () => one! };
+}
+
+describe('batch statements keep a good generic plan as their tables grow from empty', function () {
+  this.timeout(60000);
+  const { db, one } = useOneConnection('batch_generic_plans');
 
   it('reads and updates only the batch\'s rows through the indexes after the tables grew a thousandfold under the plan', async () => {
     const { chargeId, runId } = await createCharge(db().knex, { settlementMode: 'credit_then_invoice' });
     await db().knex.raw('ANALYZE');
-    const first = await batchOn(one, [{ namespace: NS, id: chargeId }], ['k-0']);
+    const first = await batchOn(one(), [{ namespace: NS, id: chargeId }], ['k-0']);
     expect(first).to.include({ locked: 1, runs: 1, realizations: 0, stored: 0 });
 
     const copies = await cloneCharge(db().knex, { chargeId, runId: runId! }, GROWN);
@@ -85,7 +90,7 @@ describe('batch statements keep a good generic plan as their tables grow from em
 
     const wanted = copies.slice(1000, 1050).map((c) => ({ namespace: NS, id: c.chargeId }));
     const keys = Array.from({ length: 50 }, (_, i) => `k-${1000 + i}`);
-    const grown = await batchOn(one, wanted, keys);
+    const grown = await batchOn(one(), wanted, keys);
     expect(grown).to.include({ locked: 50, runs: 50, realizations: 50, stored: 50 });
     // A plan that walks a whole index fetches every row of the grown table instead of the batch's 50.
     expect(grown.delta).to.deep.equal({
@@ -101,32 +106,24 @@ describe('batch statements keep a good generic plan as their tables grow from em
 
 describe('batch statements prepared before a migration changes a table', function () {
   this.timeout(60000);
-  const db = useTestDatabase('batch_prepared_ddl');
-  let one: Knex;
-
-  before(() => {
-    one = createKnex({ databaseUrl: db().url, poolMax: 1 });
-  });
-  after(async () => {
-    await one.destroy();
-  });
+  const { db, one } = useOneConnection('batch_prepared_ddl');
 
   it('a column added while the worker runs: the batch that meets it is a transient fault, and the connection prepares its statements anew', async () => {
     const { chargeId } = await createCharge(db().knex, { settlementMode: 'credit_then_invoice' });
     const charges = [{ namespace: NS, id: chargeId }];
-    expect(await batchOn(one, charges, ['ddl-0'])).to.include({ locked: 1, runs: 1 });
+    expect(await batchOn(one(), charges, ['ddl-0'])).to.include({ locked: 1, runs: 1 });
     // A rolling deploy: the new version's migration adds a column; this process keeps running.
     await db().knex.raw('ALTER TABLE charge_flat_fees ADD COLUMN ddl_probe integer');
-    const met = await batchOn(one, charges, ['ddl-1']).then(() => null, (e: unknown) => e);
+    const met = await batchOn(one(), charges, ['ddl-1']).then(() => null, (e: unknown) => e);
     expect(isStalePreparedStatement(met), String(met)).to.equal(true);
     expect(isTransientFault(met)).to.equal(true);
-    expect(await batchOn(one, charges, ['ddl-2'])).to.include({ locked: 1, runs: 1 });
+    expect(await batchOn(one(), charges, ['ddl-2'])).to.include({ locked: 1, runs: 1 });
   });
 
   it('through the engine, the job applies at once: the batch is redone on the connection that forgot its statements', async () => {
     const { chargeId } = await createCharge(db().knex, { settlementMode: 'credit_then_invoice', amountBeforeProration: '100' });
     await db().knex('charge_flat_fees').where({ id: chargeId }).update({ status: 'active' });
-    const env = { knex: one, logger: pino({ level: 'silent' }) };
+    const env = { knex: one(), logger: pino({ level: 'silent' }) };
     const job = (key: string) => ({ data: { namespace: NS, chargeId, idempotencyKey: key, realizations: [allocation('10')] }, jobId: key, job: null, resumedAfterDelay: false, startedAt: new Date() });
     const [first] = await applyBatch(allocateCredit as unknown as JobDefinition, [job('engine-ddl-0')], env);
     expect(first.ok, JSON.stringify(first)).to.equal(true);
