@@ -52,14 +52,14 @@ function statementOf(part: SqlPart): Statement {
 
 /**
  * A prepared statement keeps its generic plan: planned once per connection, not per batch (parsed
- * and planned each time, the same statements cost PostgreSQL more than twice as much). Every batch read probes an index per row
- * through LATERAL subqueries and an insert reads only its arrays, so that plan stays right however
- * the tables grow after it was made; with sequential scans and hash or merge joins off, a plan made
- * on nearly empty tables cannot read whole tables instead. A part that says planEachTime (an UPDATE)
- * is planned for its values each time.
+ * and planned each time, the same statements cost PostgreSQL more than twice as much). Every batch
+ * read probes an index per row through LATERAL subqueries and an insert reads only its arrays, so
+ * that plan stays right however the tables grow after it was made; with sequential scans and hash
+ * or merge joins off, a plan made on nearly empty tables cannot read whole tables instead. A part
+ * that says planEachTime (an UPDATE) is planned for its values each time.
  */
-const BEGIN = 'BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL plan_cache_mode = force_generic_plan';
 const PLAN_CACHE_MODE = { once: 'SET LOCAL plan_cache_mode = force_generic_plan', eachTime: 'SET LOCAL plan_cache_mode = force_custom_plan' };
+const BEGIN = `BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; ${PLAN_CACHE_MODE.once}`;
 
 type Sent = { kind: 'control'; text: string } | { kind: 'statement'; statement: Statement };
 
@@ -73,6 +73,7 @@ type Sent = { kind: 'control'; text: string } | { kind: 'statement'; statement: 
 export class BatchTransaction {
   private sentBegin = false;
   private committed = false;
+  /** The plan cache mode the transaction is in: BEGIN sets the generic one. */
   private planEachTime = false;
 
   constructor(
@@ -105,7 +106,6 @@ export class BatchTransaction {
     const out: Sent[] = [];
     if (!this.sentBegin) {
       this.sentBegin = true;
-      this.planEachTime = false;
       out.push({ kind: 'control', text: BEGIN });
     }
     for (const statement of parts.map(statementOf)) {
