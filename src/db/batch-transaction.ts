@@ -3,15 +3,16 @@ import type { Knex } from 'knex';
 import type { QueryResult } from 'pg';
 import { SqlPart } from './batch-sql';
 import { isStalePreparedStatement } from './pg-errors';
+import { PgProtocol, RoundTrip, RoundTripStatement } from './round-trip';
 
 export type Row = Record<string, unknown>;
 
-/** The pg client of a pooled connection, opened in pipeline mode (knex.ts): queries go out without waiting for the previous answer. */
+/** The pg client of a pooled connection. */
 interface PgConnection {
   query(text: string): Promise<QueryResult | QueryResult[]>;
-  query(config: { name: string; text: string; values: unknown[] }): Promise<QueryResult>;
-  /** pg's connection: its socket, and the statement names it has prepared on the server (pg resends Parse for the others). */
-  readonly connection: { readonly stream: { cork(): void; uncork(): void }; parsedStatements: Record<string, string> };
+  query(roundTrip: RoundTrip): RoundTrip;
+  /** pg's connection: its protocol messages, and the statement names it has prepared on the server. */
+  readonly connection: PgProtocol;
 }
 
 /** A batch statement as it is prepared: `$n` placeholders, and the name it is prepared under on each connection. */
@@ -37,10 +38,7 @@ export function preparedOf(sql: string): Prepared {
   return found;
 }
 
-interface Statement {
-  name: string;
-  text: string;
-  values: unknown[];
+interface Statement extends RoundTripStatement {
   planEachTime: boolean;
 }
 
@@ -58,15 +56,21 @@ function statementOf(part: SqlPart): Statement {
  * or merge joins off, a plan made on nearly empty tables cannot read whole tables instead. A part
  * that says planEachTime (an UPDATE) is planned for its values each time.
  */
-const PLAN_CACHE_MODE = { once: 'SET LOCAL plan_cache_mode = force_generic_plan', eachTime: 'SET LOCAL plan_cache_mode = force_custom_plan' };
-const BEGIN = `BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; ${PLAN_CACHE_MODE.once}`;
+const settings = (pairs: Array<[string, string]>) => `SELECT ${pairs.map(([name, value]) => `set_config('${name}', '${value}', true)`).join(', ')}`;
+const PLAN_CACHE_MODE = { once: settings([['plan_cache_mode', 'force_generic_plan']]), eachTime: settings([['plan_cache_mode', 'force_custom_plan']]) };
+const BEGIN = ['BEGIN', settings([['enable_seqscan', 'off'], ['enable_hashjoin', 'off'], ['enable_mergejoin', 'off'], ['plan_cache_mode', 'force_generic_plan']])];
 
-type Sent = { kind: 'control'; text: string } | { kind: 'statement'; statement: Statement };
+/** A fixed statement of the transaction's own (BEGIN, a setting, COMMIT): prepared like the batch's, it has no values. */
+function controlOf(text: string): Sent {
+  return { kind: 'control', statement: { ...preparedOf(text), values: [], planEachTime: false } };
+}
+
+type Sent = { kind: 'control' | 'statement'; statement: Statement };
 
 /**
  * One batch's transaction on one pooled connection, in two round trips: BEGIN with every read,
  * then every write with COMMIT. Each statement is a named prepared statement with its arrays bound
- * as parameters, and a round trip's statements are pipelined: sent together, answered in order.
+ * as parameters, and a round trip's statements go out together and are answered together (round-trip.ts).
  * Each statement runs with its own snapshot (READ COMMITTED), so a read sees what committed while
  * the statements before it waited on their locks.
  */
@@ -106,47 +110,38 @@ export class BatchTransaction {
     const out: Sent[] = [];
     if (!this.sentBegin) {
       this.sentBegin = true;
-      out.push({ kind: 'control', text: BEGIN });
+      out.push(...BEGIN.map(controlOf));
     }
     for (const statement of parts.map(statementOf)) {
       if (statement.planEachTime !== this.planEachTime) {
         this.planEachTime = statement.planEachTime;
-        out.push({ kind: 'control', text: statement.planEachTime ? PLAN_CACHE_MODE.eachTime : PLAN_CACHE_MODE.once });
+        out.push(controlOf(statement.planEachTime ? PLAN_CACHE_MODE.eachTime : PLAN_CACHE_MODE.once));
       }
       out.push({ kind: 'statement', statement });
     }
-    if (end) out.push({ kind: 'control', text: end });
+    if (end) out.push(controlOf(end));
     return out;
   }
 
   /**
-   * One round trip, pipelined; knex's own query events are raised once per round trip, so statement
-   * counts and traces see them. The first message to fail is the error (those after it fail only
-   * because the transaction is aborted). The rows come back for the statements only.
+   * One round trip (round-trip.ts); knex's own query events are raised once per round trip, so
+   * statement counts and traces see them. The first statement to fail is the error. The rows come
+   * back for the batch's statements only.
    */
   private async send(parts: SqlPart[], end: string | null): Promise<QueryResult[]> {
     const messages = this.messages(parts, end);
-    const statements = messages.flatMap((m) => (m.kind === 'statement' ? [m.statement] : []));
-    const query = { sql: messages.map((m) => (m.kind === 'control' ? m.text : m.statement.text)).join(';\n'), bindings: statements.flatMap((s) => s.values), method: 'raw', __knexQueryUid: randomUUID() };
+    const roundTrip = new RoundTrip(messages.map((m) => m.statement));
+    const query = { sql: roundTrip.text, bindings: messages.flatMap((m) => m.statement.values), method: 'raw', __knexQueryUid: randomUUID() };
     this.knex.client.emit('query', query);
-    // Corked, the round trip's messages leave in one write instead of one per statement.
-    const socket = this.connection.connection.stream;
-    socket.cork();
-    let pending: Array<Promise<QueryResult | QueryResult[]>>;
+    let results: QueryResult[];
     try {
-      pending = messages.map((m) => (m.kind === 'control' ? this.connection.query(m.text) : this.connection.query(m.statement)));
-    } finally {
-      socket.uncork();
+      results = await this.connection.query(roundTrip).results;
+    } catch (err) {
+      this.knex.client.emit('query-error', err, query);
+      throw err;
     }
-    const settled = await Promise.allSettled(pending);
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) {
-      this.knex.client.emit('query-error', failed.reason, query);
-      throw failed.reason;
-    }
-    const results = settled.map((s) => (s as PromiseFulfilledResult<QueryResult | QueryResult[]>).value);
     this.knex.client.emit('query-response', results, query);
-    return results.filter((_, i) => messages[i].kind === 'statement') as QueryResult[];
+    return results.filter((_, i) => messages[i].kind === 'statement');
   }
 }
 

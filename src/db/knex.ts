@@ -22,9 +22,6 @@ export function createKnex(options: KnexOptions): Knex {
       keepAlive: true,
       // A server that does not answer is an error within seconds, not a 30 s pool wait (SPEC §5).
       connectionTimeoutMillis: 5000,
-      // A batch sends each round trip's statements together (batch-transaction.ts); knex's own
-      // queries, one at a time per connection, go out as before.
-      ...{ pipeline: true },
     } as Knex.PgConnectionConfig,
     pool: { min: 0, max: options.poolMax ?? 10 },
     acquireConnectionTimeout: 30000,

@@ -1,0 +1,164 @@
+import type { QueryResult } from 'pg';
+
+/** A statement of a round trip: prepared under `name` once per connection, run with `values`. */
+export interface RoundTripStatement {
+  name: string;
+  text: string;
+  values: unknown[];
+}
+
+/** What pg's connection offers a query object: its protocol messages and the statements it has prepared. */
+export interface PgProtocol {
+  readonly stream: { cork(): void; uncork(): void };
+  parsedStatements: Record<string, string>;
+  parse(message: { name: string; text: string }): void;
+  bind(message: { statement: string; values: unknown[]; valueMapper: (value: unknown) => unknown }): void;
+  describe(message: { type: 'P'; name: string }): void;
+  execute(message: { portal: string }): void;
+  sync(): void;
+  sendCopyFail(message: string): void;
+  on(event: 'parseComplete', listener: () => void): unknown;
+  removeListener(event: 'parseComplete', listener: () => void): unknown;
+}
+
+/** pg's own result of one statement: it parses each column with the type parsers every query uses (NUMERIC stays a string). */
+interface PgResult extends QueryResult {
+  addFields(fields: unknown[]): void;
+  parseRow(values: unknown[]): Record<string, unknown>;
+  addRow(row: Record<string, unknown>): void;
+  addCommandComplete(message: unknown): void;
+}
+// pg's own classes, so rows and values come out exactly as for any other query of the client.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const PgResultClass = require('pg/lib/result') as new () => PgResult;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { prepareValue } = require('pg/lib/utils') as { prepareValue: (value: unknown) => unknown };
+
+/**
+ * Several statements in ONE exchange of PostgreSQL's extended protocol: each statement's Parse (the
+ * first time on this connection), Bind, Describe and Execute, then a single Sync. PostgreSQL answers
+ * them in order and flushes once, at the Sync, so the round trip costs one wake-up on each side
+ * instead of one per statement; the first error ends it (PostgreSQL skips the rest up to the Sync).
+ *
+ * It is handed to pg's client like a query (client.query(roundTrip)), which sends it when the
+ * connection is free and routes the answers here until the ReadyForQuery that ends it.
+ */
+export class RoundTrip {
+  readonly results: Promise<QueryResult[]>;
+  /** The statements' texts, without values: what a trace (OpenTelemetry's pg instrumentation) shows of the round trip. */
+  readonly text: string;
+  /** Called once with the outcome; a tracer may wrap it to end its span. */
+  callback: (err: unknown, results?: QueryResult[]) => void = () => undefined;
+  private readonly answered: PgResult[] = [];
+  private current: PgResult = new PgResultClass();
+  private rowError: unknown = null;
+  private settled = false;
+  private stopListening: () => void = () => undefined;
+
+  constructor(private readonly statements: RoundTripStatement[]) {
+    this.text = statements.map((s) => s.text).join(';\n');
+    this.results = new Promise<QueryResult[]>((resolve, reject) => {
+      this.callback = (err, results) => (err ? reject(err) : resolve(results!));
+    });
+  }
+
+  submit(connection: PgProtocol): void {
+    const unparsed = new Set(this.prepareOnce(connection));
+    // Corked, the messages leave in one write.
+    connection.stream.cork();
+    try {
+      for (const s of this.statements) {
+        if (unparsed.delete(s.name)) connection.parse({ name: s.name, text: s.text });
+        connection.bind({ statement: s.name, values: s.values, valueMapper: prepareValue });
+        connection.describe({ type: 'P', name: '' });
+        connection.execute({ portal: '' });
+      }
+      connection.sync();
+    } catch (err) {
+      // A value pg cannot bind: nothing runs (the Bind before it is missing), the Parses already
+      // written still prepare their statements, and the Sync ends the exchange.
+      connection.sync();
+      this.finish(err);
+    } finally {
+      connection.stream.uncork();
+    }
+  }
+
+  /**
+   * The statements this connection has not prepared yet. Each ParseComplete confirms the oldest Parse
+   * still unanswered, so after an error pg's list holds exactly the statements that were prepared.
+   */
+  private prepareOnce(connection: PgProtocol): string[] {
+    const parsing: string[] = [];
+    for (const s of this.statements) {
+      if (connection.parsedStatements[s.name] === undefined && !parsing.includes(s.name)) parsing.push(s.name);
+    }
+    if (parsing.length === 0) return parsing;
+    const texts = new Map(this.statements.map((s) => [s.name, s.text]));
+    const queue = [...parsing];
+    const onParsed = () => {
+      const name = queue.shift();
+      if (name !== undefined) connection.parsedStatements[name] = texts.get(name)!;
+    };
+    connection.on('parseComplete', onParsed);
+    this.stopListening = () => connection.removeListener('parseComplete', onParsed);
+    return parsing;
+  }
+
+  handleRowDescription(message: { fields: unknown[] }): void {
+    this.current.addFields(message.fields);
+  }
+
+  handleDataRow(message: { fields: unknown[] }): void {
+    if (this.rowError) return;
+    try {
+      this.current.addRow(this.current.parseRow(message.fields));
+    } catch (err) {
+      // A value no type parser accepts: the round trip fails once PostgreSQL has answered all of it.
+      this.rowError = err;
+    }
+  }
+
+  handleCommandComplete(message: unknown): void {
+    this.current.addCommandComplete(message);
+    this.answered.push(this.current);
+    this.current = new PgResultClass();
+  }
+
+  handleEmptyQuery(): void {
+    this.answered.push(this.current);
+    this.current = new PgResultClass();
+  }
+
+  handleError(err: unknown): void {
+    // PostgreSQL skips every message after an error up to the Sync: no ParseComplete follows.
+    this.stopListening();
+    this.finish(err);
+  }
+
+  handleReadyForQuery(): void {
+    this.stopListening();
+    if (this.rowError) this.finish(this.rowError);
+    else if (this.answered.length !== this.statements.length) this.finish(new Error(`${this.answered.length} of ${this.statements.length} statements were answered`));
+    else this.finish(null);
+  }
+
+  handlePortalSuspended(): void {
+    this.finish(new Error('a round-trip statement was suspended (it asked for a row limit)'));
+  }
+
+  handleCopyInResponse(connection: PgProtocol): void {
+    connection.sendCopyFail('a round trip sends no COPY data');
+  }
+
+  handleCopyData(): void {
+    // No statement of a round trip is a COPY.
+  }
+
+  private finish(err: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (err) this.callback(err);
+    else this.callback(null, this.answered);
+  }
+}
