@@ -58,6 +58,44 @@ function traceStatements(): void {
   });
 }
 
+// BENCH_PHASES=1: where one job's time goes on an idle worker (jobs that overlapped another are left
+// out), from BullMQ's events and the round trips knex reports; medians printed when the worker exits.
+if (env.BENCH_PHASES) tracePhases();
+
+function tracePhases(): void {
+  const now = () => performance.timeOrigin + performance.now();
+  const spans: number[][] = [];
+  let current: { id: string | undefined; marks: number[] } | null = null;
+  let overlapped = false;
+  for (const w of workers) {
+    w.on('active', (job) => {
+      overlapped = current !== null;
+      current = { id: job.id, marks: [job.timestamp, now()] };
+    });
+    w.on('completed', (job) => {
+      if (current && current.id === job.id && !overlapped && current.marks.length === 6) spans.push([...current.marks, job.finishedOn ?? NaN]);
+      if (current?.id === job.id) current = null;
+    });
+  }
+  knex.on('query', () => current?.marks.push(now()));
+  knex.on('query-response', () => current?.marks.push(now()));
+  process.on('exit', () => {
+    if (spans.length === 0) return;
+    const phases: Array<[string, (m: number[]) => number]> = [
+      ['enqueue → processor starts (BullMQ pickup)', (m) => m[1] - m[0]],
+      ['processor starts → first round trip sent (validation, hash, batching, connection)', (m) => m[2] - m[1]],
+      ['first round trip (BEGIN, locks, reads)', (m) => m[3] - m[2]],
+      ['between the round trips (decide)', (m) => m[4] - m[3]],
+      ['second round trip (write, COMMIT)', (m) => m[5] - m[4]],
+      ['COMMIT answered → completion sent (finishedOn, whole ms)', (m) => m[6] - m[5]],
+      ['enqueue → finishedOn (the latency row)', (m) => m[6] - m[0]],
+    ];
+    const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    process.stderr.write(`[phases] ${spans.length} jobs that ran alone (warm-up included), medians in ms (enqueue and finishedOn are whole ms)\n`);
+    for (const [name, of] of phases) process.stderr.write(`[phases] ${median(spans.map(of)).toFixed(2).padStart(6)}  ${name}\n`);
+  });
+}
+
 process.on('message', async (msg: { cmd: string }) => {
   if (msg.cmd === 'stats') {
     sample();
