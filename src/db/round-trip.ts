@@ -75,8 +75,9 @@ export class RoundTrip {
       }
       connection.sync();
     } catch (err) {
-      // A value pg cannot bind: nothing runs (the Bind before it is missing), the Parses already
-      // written still prepare their statements, and the Sync ends the exchange.
+      // A value pg cannot bind: the statements written before it still run and their Parses still
+      // prepare (a batch's transaction is then rolled back by its caller), nothing after it is
+      // written, and the Sync ends the exchange.
       connection.sync();
       this.finish(err);
     } finally {
