@@ -1,3 +1,4 @@
+import * as pg from 'pg';
 import type { QueryResult } from 'pg';
 
 /** A statement of a round trip: prepared under `name` once per connection, run with `values`. */
@@ -28,11 +29,10 @@ interface PgResult extends QueryResult {
   addRow(row: Record<string, unknown>): void;
   addCommandComplete(message: unknown): void;
 }
-// pg's own classes, so rows and values come out exactly as for any other query of the client.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const PgResultClass = require('pg/lib/result') as new () => PgResult;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { prepareValue } = require('pg/lib/utils') as { prepareValue: (value: unknown) => unknown };
+// pg's own Result and parameter serializer (exported as pg.Result and pg.utils; @types/pg omits
+// them), so rows and values come out exactly as for any other query of the client.
+const { Result: PgResultClass, utils } = pg as unknown as { Result: new () => PgResult; utils: { prepareValue(value: unknown): unknown } };
+const { prepareValue } = utils;
 
 /**
  * Several statements in ONE exchange of PostgreSQL's extended protocol: each statement's Parse (the
@@ -63,7 +63,7 @@ export class RoundTrip {
   }
 
   submit(connection: PgProtocol): void {
-    const unparsed = new Set(this.prepareOnce(connection));
+    const unparsed = this.prepareOnce(connection);
     // Corked, the messages leave in one write.
     connection.stream.cork();
     try {
@@ -89,21 +89,19 @@ export class RoundTrip {
    * The statements this connection has not prepared yet. Each ParseComplete confirms the oldest Parse
    * still unanswered, so after an error pg's list holds exactly the statements that were prepared.
    */
-  private prepareOnce(connection: PgProtocol): string[] {
-    const parsing: string[] = [];
-    for (const s of this.statements) {
-      if (connection.parsedStatements[s.name] === undefined && !parsing.includes(s.name)) parsing.push(s.name);
+  private prepareOnce(connection: PgProtocol): Set<string> {
+    const unparsed = new Map<string, string>();
+    for (const s of this.statements) if (connection.parsedStatements[s.name] === undefined) unparsed.set(s.name, s.text);
+    if (unparsed.size > 0) {
+      const waiting = [...unparsed];
+      const onParsed = () => {
+        const next = waiting.shift();
+        if (next) connection.parsedStatements[next[0]] = next[1];
+      };
+      connection.on('parseComplete', onParsed);
+      this.stopListening = () => connection.removeListener('parseComplete', onParsed);
     }
-    if (parsing.length === 0) return parsing;
-    const texts = new Map(this.statements.map((s) => [s.name, s.text]));
-    const queue = [...parsing];
-    const onParsed = () => {
-      const name = queue.shift();
-      if (name !== undefined) connection.parsedStatements[name] = texts.get(name)!;
-    };
-    connection.on('parseComplete', onParsed);
-    this.stopListening = () => connection.removeListener('parseComplete', onParsed);
-    return parsing;
+    return new Set(unparsed.keys());
   }
 
   handleRowDescription(message: { fields: unknown[] }): void {
