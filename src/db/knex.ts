@@ -22,7 +22,7 @@ export function createKnex(options: KnexOptions): Knex {
       keepAlive: true,
       // A server that does not answer is an error within seconds, not a 30 s pool wait (SPEC §5).
       connectionTimeoutMillis: 5000,
-    } as Knex.PgConnectionConfig,
+    },
     pool: { min: 0, max: options.poolMax ?? 10 },
     acquireConnectionTimeout: 30000,
     migrations: migrationConfig(),
