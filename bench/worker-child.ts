@@ -5,6 +5,7 @@ import { createKnex } from '../src/db/knex';
 import { redisOptions } from '../src/queues/connection';
 import { RETENTION, startWorkers, stopWorkers } from '../src/queues/worker';
 import { benchTracing } from './observability';
+import { median } from './stats';
 
 // The worker under test, in its own process so its RSS and CPU are its own. Driven over IPC by
 // bench/run.ts: `stats` answers with counters, `stop` closes everything and exits.
@@ -90,7 +91,6 @@ function tracePhases(): void {
       ['COMMIT answered → completion sent (finishedOn, whole ms)', (m) => m[6] - m[5]],
       ['enqueue → finishedOn (the latency row)', (m) => m[6] - m[0]],
     ];
-    const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
     process.stderr.write(`[phases] ${spans.length} jobs that ran alone (warm-up included), medians in ms (enqueue and finishedOn are whole ms)\n`);
     for (const [name, of] of phases) process.stderr.write(`[phases] ${median(spans.map(of)).toFixed(2).padStart(6)}  ${name}\n`);
   });
