@@ -1,6 +1,7 @@
 import * as yup from 'yup';
 import { FieldProblem, ValidationError } from './domain/errors';
 import { isCurrency } from './domain/money';
+import { cutterOf } from './schema-cut';
 
 // Building blocks for the job payload schemas (SPEC §1, §3). Every payload is validated in strict
 // mode (no coercion: 12.5 never becomes "12.5") with every problem listed, not only the first.
@@ -83,28 +84,52 @@ export interface JsonShape {
   cut: boolean;
 }
 
+/** Characters JSON writes as themselves, one byte each in UTF-8: a string of only these needs no escaping. */
+const PLAIN_JSON_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** UTF-8 bytes of JSON.stringify(value) for a value that is not an object. */
+function scalarBytes(v: unknown): number {
+  if (typeof v === 'string') return PLAIN_JSON_TEXT.test(v) ? v.length + 2 : Buffer.byteLength(JSON.stringify(v));
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v).length : 4;
+  return Buffer.byteLength(JSON.stringify(v) ?? 'null');
+}
+
 /**
  * Size and depth of a JSON value, walked with an explicit stack (never recursion), stopping as soon as
  * maxBytes or maxDepth is passed, so a 3,000-level or 100 MiB payload costs no more than the limit.
+ * Every payload goes through it: it allocates nothing per node but the stack.
  */
 export function jsonShape(value: unknown, maxBytes = Infinity, maxDepth = Infinity): JsonShape {
   let bytes = 0;
   let depth = 0;
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, level] = stack.pop()!;
+  const values: unknown[] = [value];
+  const levels: number[] = [0];
+  while (values.length > 0) {
+    const v = values.pop();
+    const level = levels.pop()!;
     if (v !== null && typeof v === 'object') {
-      const entries = Array.isArray(v) ? Array.from(v, (x): [string | null, unknown] => [null, x]) : Object.entries(v);
       depth = Math.max(depth, level + 1);
-      // brackets and commas; each key with its quotes and colon
-      bytes += 2 + Math.max(0, entries.length - 1);
-      if (depth > maxDepth || bytes > maxBytes) return { bytes, depth, cut: true };
-      for (const [k, x] of entries) {
-        if (k !== null) bytes += Buffer.byteLength(JSON.stringify(k)) + 1;
-        stack.push([x, level + 1]);
+      if (Array.isArray(v)) {
+        // brackets and commas
+        bytes += 2 + Math.max(0, v.length - 1);
+        if (depth > maxDepth || bytes > maxBytes) return { bytes, depth, cut: true };
+        for (let i = 0; i < v.length; i++) {
+          values.push(v[i]);
+          levels.push(level + 1);
+        }
+      } else {
+        const keys = Object.keys(v);
+        bytes += 2 + Math.max(0, keys.length - 1);
+        if (depth > maxDepth || bytes > maxBytes) return { bytes, depth, cut: true };
+        for (const k of keys) {
+          // the key with its quotes and colon
+          bytes += scalarBytes(k) + 1;
+          values.push((v as Record<string, unknown>)[k]);
+          levels.push(level + 1);
+        }
       }
     } else {
-      bytes += Buffer.byteLength(JSON.stringify(v) ?? 'null');
+      bytes += scalarBytes(v);
     }
     if (bytes > maxBytes) return { bytes, depth, cut: true };
   }
@@ -134,7 +159,7 @@ export function validate<S extends yup.AnyObjectSchema>(schema: S, data: unknown
   }
   const bad = unstorableCharacters(data);
   try {
-    const valid = schema.validateSync(data, { abortEarly: false, strict: true, stripUnknown: false });
+    const valid = cutterOf(schema)(data).validateSync(data, { abortEarly: false, strict: true, stripUnknown: false }) as yup.InferType<S>;
     if (bad.length > 0) throw new ValidationError(bad);
     return valid;
   } catch (err) {
@@ -155,6 +180,8 @@ export function validate<S extends yup.AnyObjectSchema>(schema: S, data: unknown
  * retry at INSERT or be silently changed, so it is a validation error up front. Iterative walk.
  */
 function unstorableCharacters(data: unknown): FieldProblem[] {
+  // Nearly every payload has none: a walk that builds no path finds that out first.
+  if (!hasSuspectText(data)) return [];
   const problems: FieldProblem[] = [];
   const stack: Array<[unknown, string]> = [[data, '']];
   while (stack.length > 0) {
@@ -174,6 +201,28 @@ function unstorableCharacters(data: unknown): FieldProblem[] {
     }
   }
   return problems;
+}
+
+/** A NUL or any surrogate: what unstorableText may refuse (a well-formed pair is let through there). */
+const SUSPECT_TEXT = /[\u0000\uD800-\uDFFF]/;
+
+/** Whether any string or key of the value holds a character unstorableCharacters must look at. */
+function hasSuspectText(data: unknown): boolean {
+  const stack: unknown[] = [data];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') {
+      if (SUSPECT_TEXT.test(value)) return true;
+    } else if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) stack.push(value[i]);
+    } else if (typeof value === 'object' && value !== null) {
+      for (const k of Object.keys(value)) {
+        if (SUSPECT_TEXT.test(k)) return true;
+        stack.push((value as Record<string, unknown>)[k]);
+      }
+    }
+  }
+  return false;
 }
 
 /** The eight totals, each a required non-negative decimal string (SPEC §1: totals are never negative). */
