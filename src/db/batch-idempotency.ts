@@ -28,7 +28,10 @@ export function keyId(ref: KeyRef): string {
  */
 export function keysInsert(keys: NewKey[]): SqlPart | null {
   if (keys.length === 0) return null;
-  const sorted = [...keys].sort((a, b) => (keyId(a) < keyId(b) ? -1 : 1));
+  const sorted = keys
+    .map((k) => ({ k, id: keyId(k) }))
+    .sort((a, b) => (a.id < b.id ? -1 : 1))
+    .map(({ k }) => k);
   return {
     sql: `INSERT INTO ${T.idempotency} (queue, namespace, key, payload_hash, job_id, result)
      SELECT q, n, k, h, nullif(j, ''), r FROM unnest(?::text[], ?::text[], ?::text[], ?::char(64)[], ?::text[], ?::jsonb[]) WITH ORDINALITY AS c(q, n, k, h, j, r, o)

@@ -19,6 +19,8 @@ const FAULT_ATTEMPTS = 3;
 interface Keyed {
   item: BatchItem;
   ref: KeyRef;
+  /** keyId(ref), the key's name in every map of the batch. */
+  id: string;
   hash: string;
 }
 
@@ -30,7 +32,7 @@ type Answered = { ok: true; result: JobResult; applied: FreshApplied | null } | 
 
 /** Each delivery's answer: its owner's, a replay's stored result, or a conflict when the payload differs. */
 function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): Answered {
-  const answer = answers.get(keyId(k.ref));
+  const answer = answers.get(k.id);
   if (!answer) throw new Error(`key ${k.ref.key} is neither decided nor stored`);
   if ('error' in answer) return owner === k ? { ok: false, error: answer.error } : { ok: false, later: true };
   if (answer.hash !== k.hash) {
@@ -79,9 +81,12 @@ function parse(def: JobDefinition, data: unknown): { ok: true; payload: unknown 
  * order holds per job: a replay answers before validation, validation before any rule.
  */
 async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: BatchItem[], env: BatchEnv) {
-  const keyed: Keyed[] = items.map((item) => ({ item, ref: keyRefOfItem(def.name, item), hash: payloadHash(item.data) }));
+  const keyed: Keyed[] = items.map((item) => {
+    const ref = keyRefOfItem(def.name, item);
+    return { item, ref, id: keyId(ref), hash: payloadHash(item.data) };
+  });
   const owners = new Map<string, Keyed>();
-  for (const k of keyed) if (!owners.has(keyId(k.ref))) owners.set(keyId(k.ref), k);
+  for (const k of keyed) if (!owners.has(k.id)) owners.set(k.id, k);
   const unique = [...owners.values()];
   const parsed = unique.map((k) => parse(def, k.item.data));
   const valid = unique.filter((_, i) => parsed[i].ok);
@@ -90,7 +95,7 @@ async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: 
     const rows = await trx.read([...kind.reads(payloads), loadStoredKeys(unique.map((k) => k.ref))]);
     const readRows = rows.slice(0, -1);
     const stored = storedOf(rows[rows.length - 1]);
-    const isFresh = valid.map((k) => !stored.has(keyId(k.ref)));
+    const isFresh = valid.map((k) => !stored.has(k.id));
     const fresh = valid.filter((_, i) => isFresh[i]);
     const { decided, writes } = kind.decide(readRows, payloads.filter((_, i) => isFresh[i]), {
       keys: fresh.map((k) => k.ref.key),
@@ -100,10 +105,10 @@ async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: 
     for (const [id, s] of stored) answers.set(id, { hash: s.payloadHash, result: s.result, applied: null });
     unique.forEach((k, i) => {
       const p = parsed[i];
-      if (!p.ok && !answers.has(keyId(k.ref))) answers.set(keyId(k.ref), { error: p.error });
+      if (!p.ok && !answers.has(k.id)) answers.set(k.id, { error: p.error });
     });
-    fresh.forEach((k, i) => answers.set(keyId(k.ref), answerOf(k, decided[i])));
-    const answered = keyed.map((k) => answerFor(k, owners.get(keyId(k.ref))!, answers));
+    fresh.forEach((k, i) => answers.set(k.id, answerOf(k, decided[i])));
+    const answered = keyed.map((k) => answerFor(k, owners.get(k.id)!, answers));
     const entries = entriesFor(keyed, answered);
     const later = answered.map((a) => !a.ok && 'later' in a);
     const outcomes = answered.map((a): ItemOutcome => (a.ok ? { ok: true, result: a.result } : { ok: false, error: 'error' in a ? a.error : null }));

@@ -89,10 +89,11 @@ export function dueAt(job: Job): number {
   return Number.isNaN(resumedAt) ? due : Math.max(due, resumedAt);
 }
 
-const secondsSince = (started: bigint) => Number(process.hrtime.bigint() - started) / 1e9;
+/** `started` is a performance.now() reading. */
+const secondsSince = (started: number) => (performance.now() - started) / 1000;
 
 /** The worker's edge: a delivery whose result is committed (applied, or a replay of a stored one). */
-export function observeCompleted(job: Job, started: bigint, replayed: unknown): void {
+export function observeCompleted(job: Job, started: number, replayed: unknown): void {
   recordDelivery({ queue: job.queueName, outcome: replayed === true ? 'replayed' : 'applied', durationSec: secondsSince(started), latencySec: (Date.now() - dueAt(job)) / 1000 });
 }
 
@@ -100,7 +101,7 @@ export function observeCompleted(job: Job, started: bigint, replayed: unknown): 
  * The worker's edge: a failed delivery. `thrown` is what BullMQ receives: a delay is no outcome yet,
  * a retried failure with attempts left is a retry, anything else is the job's final rejection.
  */
-export function observeFailed(job: Job, started: bigint, code: string | null, thrown: Error): void {
+export function observeFailed(job: Job, started: number, code: string | null, thrown: Error): void {
   if (thrown instanceof DelayedError) return;
   const final = thrown instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   if (!final) return recordRetry(job.queueName, code);
