@@ -57,13 +57,13 @@ function activate(state: ActivationState, p: Payload, resumed: boolean, newRuns:
   if (activatedAt === 'wait') throw new DelayJob(state.charge.invoiceAt);
   if (activatedAt) {
     const status = transition(state.charge, 'active');
-    state.charge = { ...state.charge, status, statusDetailed: status, updatedAt: now };
+    state.charge = Object.assign({}, state.charge, { status, statusDetailed: status, updatedAt: now });
     updated++;
   }
   let provisioned = false;
   if (!state.run) {
     state.run = provisionRun(state.charge, fastUlid(), now);
-    state.charge = { ...state.charge, currentRealizationRunId: state.run.id, updatedAt: now };
+    state.charge = Object.assign({}, state.charge, { currentRealizationRunId: state.run.id, updatedAt: now });
     newRuns.push(state.run);
     changes[T.runs] = { inserted: 1 };
     provisioned = true;
@@ -83,7 +83,7 @@ export function reads(payloads: Payload[]) {
 
 /** Activates due credit_only charges and provisions missing runs; writes the new runs and the charges' status and pointer. */
 export const decide: JobKind<Payload>['decide'] = ([lockedRows, runRows], fresh, { resumed }) => {
-  const states = new ChargeStates(lockedOf(lockedRows, runRows), chargeForJob, (found): ActivationState => ({ ...found, changed: false }));
+  const states = new ChargeStates(lockedOf(lockedRows, runRows), chargeForJob, (found): ActivationState => Object.assign({}, found, { changed: false }));
   const newRuns: Run[] = [];
   const decided = decideEach(fresh, (p, i) => activate(states.of(p), p, resumed[i], newRuns));
   const changed = states.values().filter((s) => s.changed).map((s) => s.charge);

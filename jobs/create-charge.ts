@@ -119,9 +119,9 @@ export const decide: JobKind<Payload>['decide'] = (_rows, fresh) => {
     if (seen.has(charge.id)) throw new BatchFallback(`charge ${charge.id} is created twice in one batch`);
     seen.add(charge.id);
     const run = charge.status === 'active' ? provisionRun(charge, fastUlid(), now) : null;
-    charges.push({ ...charge, currentRealizationRunId: run?.id ?? null });
+    charges.push(Object.assign({}, charge, { currentRealizationRunId: run?.id ?? null }));
     if (run) runs.push(run);
-    receipts.push({ ...proration.receipt, id: charge.id, chargeId: charge.id, runId: run?.id ?? null, namespace: charge.namespace, createdAt: now });
+    receipts.push(Object.assign({}, proration.receipt, { id: charge.id, chargeId: charge.id, runId: run?.id ?? null, namespace: charge.namespace, createdAt: now }));
     const changes: TableChanges = { [T.charges]: run ? { inserted: 1, updated: 1 } : { inserted: 1 }, [T.receipts]: { inserted: 1 } };
     if (run) changes[T.runs] = { inserted: 1 };
     return { result: resultOf(charge, run?.id ?? null), runId: run?.id ?? null, changes, totalsBefore: null, totalsAfter: run ? totalsToJson(run.totals) : null };

@@ -168,7 +168,7 @@ function applyToState(state: ChargeState, p: Payload, owners: Map<string, string
   for (const line of plan.insert) touched.set(line.id, { line, inserted: true, rewritten: true });
   for (const line of plan.update) touched.set(line.id, { line, inserted: touched.get(line.id)?.inserted ?? false, rewritten: true });
   for (const line of plan.softDelete) touched.set(line.id, { line, inserted: touched.get(line.id)?.inserted ?? false, rewritten: touched.get(line.id)?.rewritten ?? false });
-  state.run = { ...run, lineId: p.lineId, invoiceId: p.invoiceId, totals: input.totals, updatedAt: now };
+  state.run = Object.assign({}, run, { lineId: p.lineId, invoiceId: p.invoiceId, totals: input.totals, updatedAt: now });
   state.usage = usage;
   state.live = [...plan.update, ...plan.insert];
   state.liveAsRead = false;

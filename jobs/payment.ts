@@ -38,15 +38,15 @@ type Base = { chargeId: string; runId: string; action: Payload['action'] };
 
 export function authorizeResult(base: Base, outcome: AuthorizeOutcome) {
   return outcome.kind === 'skipped'
-    ? { ...base, skipped: true, paymentId: null, status: null }
-    : { ...base, skipped: false, paymentId: outcome.payment.id, status: 'authorized', amount: outcome.payment.amount.toFixed() };
+    ? Object.assign({}, base, { skipped: true, paymentId: null, status: null })
+    : Object.assign({}, base, { skipped: false, paymentId: outcome.payment.id, status: 'authorized', amount: outcome.payment.amount.toFixed() });
 }
 
 /** A settlement always leaves the charge final, whether or not there was a payment to settle. */
 export function settleResult(base: Base, outcome: SettleOutcome) {
   return outcome.kind === 'skipped'
-    ? { ...base, skipped: true, paymentId: null, status: null, chargeStatus: 'final' }
-    : { ...base, skipped: false, paymentId: outcome.payment.id, status: 'settled', chargeStatus: 'final' };
+    ? Object.assign({}, base, { skipped: true, paymentId: null, status: null, chargeStatus: 'final' })
+    : Object.assign({}, base, { skipped: false, paymentId: outcome.payment.id, status: 'settled', chargeStatus: 'final' });
 }
 
 /** One charge while the batch's payment jobs are applied to it in memory, in order. */

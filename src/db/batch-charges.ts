@@ -136,5 +136,5 @@ export function chargeStatusUpdate(charges: Array<{ charge: Scoped; status: Char
 /** Soft-deletes many charges in one statement: status `deleted` and deleted_at, as updateChargeStatus with its deletedAt. */
 export function chargeDeletionUpdate(charges: Array<{ charge: Scoped; now: Date; deletedAt: Date }>): SqlPart | null {
   const columns: TypedColumn[] = [...STATUS_COLUMNS, ['deleted_at', 'timestamptz']];
-  return updateRows(T.charges, columns, charges.map((c) => ({ ...statusRow({ ...c, status: 'deleted' }), deleted_at: c.deletedAt })));
+  return updateRows(T.charges, columns, charges.map((c) => Object.assign(statusRow({ charge: c.charge, now: c.now, status: 'deleted' }), { deleted_at: c.deletedAt })));
 }

@@ -62,7 +62,7 @@ const BEGIN = ['BEGIN', settings([['enable_seqscan', 'off'], ['enable_hashjoin',
 
 /** A fixed statement of the transaction's own (BEGIN, a setting, COMMIT): prepared like the batch's, it has no values. */
 function controlOf(text: string): Sent {
-  return { kind: 'control', statement: { ...preparedOf(text), values: [], planEachTime: false } };
+  return { kind: 'control', statement: Object.assign({}, preparedOf(text), { values: [], planEachTime: false }) };
 }
 
 type Sent = { kind: 'control' | 'statement'; statement: Statement };

@@ -63,11 +63,11 @@ export function planDetailedLines(live: DetailedLine[], incoming: DetailedLine[]
   const plan: DetailedLinesPlan = { insert: [], update: [], softDelete: [] };
   for (const line of incoming) {
     const current = byRef.get(line.childUniqueReferenceId);
-    if (current) plan.update.push({ ...line, id: current.id, createdAt: current.createdAt, updatedAt: now });
+    if (current) plan.update.push(Object.assign({}, line, { id: current.id, createdAt: current.createdAt, updatedAt: now }));
     else plan.insert.push(line);
   }
   for (const line of live) {
-    if (!incomingRefs.has(line.childUniqueReferenceId)) plan.softDelete.push({ ...line, deletedAt: now, updatedAt: now });
+    if (!incomingRefs.has(line.childUniqueReferenceId)) plan.softDelete.push(Object.assign({}, line, { deletedAt: now, updatedAt: now }));
   }
   return plan;
 }

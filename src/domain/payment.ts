@@ -97,12 +97,11 @@ export function settlePayment(
   }
   return {
     kind: 'settled',
-    payment: {
-      ...existing,
-      status: 'settled',
+    payment: Object.assign({}, existing, {
+      status: 'settled' as const,
       updatedAt: event.at,
       settledTransactionGroupId: event.transactionGroupId,
       settledAt: event.at,
-    },
+    }),
   };
 }

@@ -49,18 +49,18 @@ export interface ReceiptSteps {
 }
 
 export function buildReceipt(s: ReceiptSteps): ProrationReceipt {
-  return {
-    ...s.input,
+  // Object.assign, not a spread followed by fields: see runChildFromDb (db/mapping.ts).
+  return Object.assign({}, s.input, {
     servicePeriodMs: s.serviceMs,
     fullServicePeriodMs: s.fullMs,
     ratio: s.reason === null ? exactRatio(s.serviceMs, s.fullMs) : '1/1',
     unroundedAmount: s.unrounded,
     currencyPrecision: currencyPrecision(s.input.currency),
-    roundingMode: ROUNDING_MODE,
+    roundingMode: ROUNDING_MODE as ProrationReceipt['roundingMode'],
     roundedAmount: s.rounded,
     roundingDelta: s.rounded.minus(s.unrounded),
     notProratedBecause: s.reason,
-  };
+  });
 }
 
 /** The fields `explain` compares between a stored receipt and one recomputed by the current code. */

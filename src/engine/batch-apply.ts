@@ -39,7 +39,7 @@ function answerFor(k: Keyed, owner: Keyed, answers: Map<string, Answer>): Answer
     return { ok: false, error: new ConflictError('idempotency_key_conflict', `idempotency key "${k.ref.key}" was already used with a different payload [queue=${k.ref.queue}]`) };
   }
   if (owner === k && answer.applied) return { ok: true, result: answer.result, applied: answer.applied };
-  return { ok: true, result: { ...answer.result, replayed: true }, applied: null };
+  return { ok: true, result: Object.assign({}, answer.result, { replayed: true }), applied: null };
 }
 
 /**
@@ -53,13 +53,28 @@ function entriesFor(keyed: Keyed[], answered: Answered[]): Array<JournalEntry | 
     const answer = answered[i];
     if (!answer.ok) return null;
     const { result, applied } = answer;
-    const scope = journalScope(k.ref, k.hash, k.item);
     const chargeId = chargeIdOf(k.item.data, result);
-    const common = { ...scope, chargeId, errorCode: null, errorMessage: null, finishedAt: new Date() };
-    if (!applied) return { ...common, runId: runNow.get(chargeId) ?? null, outcome: 'replayed', changes: {}, totalsBefore: null, totalsAfter: null };
+    // Object.assign, not spreads: see runChildFromDb (db/mapping.ts).
+    const entry: JournalEntry = Object.assign(journalScope(k.ref, k.hash, k.item), {
+      chargeId,
+      runId: null as string | null,
+      outcome: 'replayed' as JournalEntry['outcome'],
+      errorCode: null,
+      errorMessage: null,
+      changes: {},
+      totalsBefore: null as JournalEntry['totalsBefore'],
+      totalsAfter: null as JournalEntry['totalsAfter'],
+      finishedAt: new Date(),
+    });
+    if (!applied) {
+      entry.runId = runNow.get(chargeId) ?? null;
+      return entry;
+    }
     const { runId, changes, totalsBefore, totalsAfter, runChange } = applied;
     runNow.set(chargeId, runId);
-    return { ...common, runId, outcome: 'applied', changes, totalsBefore, totalsAfter, ...(runChange ? { runChange } : {}) };
+    Object.assign(entry, { runId, outcome: 'applied', changes, totalsBefore, totalsAfter });
+    if (runChange) entry.runChange = runChange;
+    return entry;
   });
 }
 
@@ -114,7 +129,7 @@ async function applyTogether(def: JobDefinition, kind: JobKind<unknown>, items: 
     const outcomes = answered.map((a): ItemOutcome => (a.ok ? { ok: true, result: a.result } : { ok: false, error: 'error' in a ? a.error : null }));
     const applied = fresh.flatMap((k, i) => {
       const d = decided[i];
-      return d.ok ? [{ ...k.ref, hash: k.hash, jobId: k.item.jobId, result: d.applied.result }] : [];
+      return d.ok ? [{ queue: k.ref.queue, namespace: k.ref.namespace, key: k.ref.key, hash: k.hash, jobId: k.item.jobId, result: d.applied.result }] : [];
     });
     await faultsBeforeCommit(def.name, items, outcomes);
     await trx.commit(writeTogether([...writes, keysInsert(applied), journalInsert(entries.filter((e): e is JournalEntry => e !== null))]));

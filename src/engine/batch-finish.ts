@@ -1,7 +1,7 @@
 import { keyRefOf, KeyRef, payloadHash } from '../db/idempotency';
 import { chargeIdOf, JournalEntry } from '../domain/journal';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
-import { faultPoint } from './faults';
+import { faultPoint, faultsArmed } from './faults';
 import { attemptOf, JournalScope, recordRejected } from './journal-recorder';
 
 /** The charge a job serializes on (create-charge names it `id`); '' when it names none. */
@@ -37,24 +37,30 @@ export function journalScope(ref: KeyRef, hash: string, d: Pick<BatchItem, 'jobI
  * failure in its own small transaction, since nothing of a failed job is in the batch's.
  */
 export async function finishOutcomes(queue: string, items: BatchItem[], outcomes: ItemOutcome[], entries: Array<JournalEntry | null>, env: BatchEnv): Promise<void> {
-  await Promise.all(
-    items.map(async (item, i) => {
-      const outcome = outcomes[i];
-      if (outcome.ok) return item.onJournal?.(entries[i] ?? null);
-      const scope = journalScope(keyRefOfItem(queue, item), payloadHash(item.data), item);
-      // Written first: `onJournal?.(await …)` would skip the write when nobody listens.
-      const entry = await recordRejected(env.knex, scope, item.data, outcome.error, env.logger);
-      item.onJournal?.(entry);
-    }),
-  );
+  const rejected: Array<Promise<void>> = [];
+  items.forEach((item, i) => {
+    const outcome = outcomes[i];
+    if (outcome.ok) item.onJournal?.(entries[i] ?? null);
+    else rejected.push(journalRejected(queue, item, outcome.error, env));
+  });
+  await Promise.all(rejected);
   await faultsAfterCommit(queue, items, outcomes);
 }
 
+async function journalRejected(queue: string, item: BatchItem, error: unknown, env: BatchEnv): Promise<void> {
+  const scope = journalScope(keyRefOfItem(queue, item), payloadHash(item.data), item);
+  // Written first: `onJournal?.(await …)` would skip the write when nobody listens.
+  const entry = await recordRejected(env.knex, scope, item.data, error, env.logger);
+  item.onJournal?.(entry);
+}
+
 export async function faultsBeforeCommit(queue: string, items: BatchItem[], outcomes: ItemOutcome[]): Promise<void> {
+  if (!faultsArmed) return;
   for (let i = 0; i < items.length; i++) if (outcomes[i].ok) await faultPoint('before_commit', queue, items[i].jobId);
 }
 
 async function faultsAfterCommit(queue: string, items: BatchItem[], outcomes: ItemOutcome[]): Promise<void> {
+  if (!faultsArmed) return;
   for (let i = 0; i < items.length; i++) {
     const outcome = outcomes[i];
     if (outcome.ok && !outcome.result.replayed) await faultPoint('after_commit', queue, items[i].jobId);
