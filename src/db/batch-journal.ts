@@ -1,5 +1,5 @@
 import { JournalEntry } from '../domain/journal';
-import { bound, SqlPart } from './batch-sql';
+import { SqlPart } from './batch-sql';
 import { JOURNAL_TABLE } from './journal';
 import { currentRunOf } from './batch-charges';
 
@@ -40,8 +40,8 @@ export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { run
       col('totalsBefore', (v) => docs.indexOf(v)),
       col('totalsAfter', (v) => docs.indexOf(v)),
       col('runChange', (v) => (v ? JSON.stringify(v) : null)),
-      col('startedAt', bound),
-      col('finishedAt', bound),
+      col('startedAt'),
+      col('finishedAt'),
       docs.texts,
     ],
   };

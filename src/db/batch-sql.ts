@@ -33,7 +33,7 @@ export function insertRows(table: string, columns: TypedColumn[], rows: Array<Re
   const arrays = columns.map(([, type]) => `?::${type}[]`).join(', ');
   return {
     sql: `INSERT INTO ${table} (${names}) SELECT * FROM unnest(${arrays})${onConflict ? ` ${onConflict}` : ''}`,
-    bindings: columns.map(([name]) => rows.map((r) => bound(r[name]))),
+    bindings: columns.map(([name]) => rows.map((r) => r[name])),
   };
 }
 
@@ -51,17 +51,9 @@ export function updateRows(table: string, columns: TypedColumn[], rows: Array<Re
     sql: `UPDATE ${table} t SET ${sets}
        FROM unnest(${all.map(([, type]) => `?::${type}[]`).join(', ')}) AS u(${all.map(([name]) => quoteName(name)).join(', ')})
       WHERE t.id = u.id AND t.namespace IS NOT DISTINCT FROM u.namespace`,
-    bindings: all.map(([name]) => rows.map((r) => bound(r[name]))),
+    bindings: all.map(([name]) => rows.map((r) => r[name])),
     planEachTime: true,
   };
-}
-
-/**
- * A row value as it is bound: a Date as its ISO text, which PostgreSQL reads as the same instant and
- * which costs a fraction of pg's own local-time formatting of every timestamp of a batch.
- */
-export function bound(value: unknown): unknown {
-  return value instanceof Date ? value.toISOString() : value;
 }
 
 /** Column names are fixed identifiers of this code; `index` (a detailed line's) is a keyword. */
