@@ -6,7 +6,7 @@ import { Charge } from '../src/domain/charge';
 import { CreditRealization } from '../src/domain/credit';
 import type { TableChanges } from '../src/domain/journal';
 import { Run } from '../src/domain/run';
-import { Totals, totalsToJson } from '../src/domain/totals';
+import { Totals, TotalsJson, totalsToJson } from '../src/domain/totals';
 import { realizationsInsert, realizationsOf, realizationsOfCurrentRuns, runTotalsUpdate } from '../src/db/batch-allocate';
 import { chargeStatusUpdate, lockChargesWithRuns, lockedOf } from '../src/db/batch-charges';
 import { T } from '../src/db/tables';
@@ -67,8 +67,9 @@ interface ChargeState {
   realizations: CreditRealization[];
   /** The last row time used on this charge: each job gets a later one, so created_at orders jobs. */
   clock: number;
-  /** The run's totals as the jobs so far left them. */
+  /** The run's totals as the jobs so far left them, and as the journal shows them (shared by consecutive entries while unchanged). */
   totals: Totals;
+  totalsJson: TotalsJson;
   runTotalsChanged: boolean;
   becameFinal: boolean;
 }
@@ -79,11 +80,12 @@ function applyToState(state: ChargeState, p: Payload, fresh: CreditRealization[]
   const charge = state.becameFinal ? { ...state.charge, status: 'final' as const } : state.charge;
   const outcome = allocateCredit({ charge, run: state.run, existing: state.realizations, batch: p.realizations.map(toInput), newId: () => fastUlid(now.getTime()), now });
   state.clock = now.getTime();
-  const totalsBefore = totalsToJson(state.totals);
+  const totalsBefore = state.totalsJson;
   state.realizations.push(...outcome.realizations);
   fresh.push(...outcome.realizations);
   if (outcome.runTotals) {
     state.totals = outcome.runTotals;
+    state.totalsJson = totalsToJson(outcome.runTotals);
     state.runTotalsChanged = true;
   }
   if (outcome.chargeBecomesFinal) state.becameFinal = true;
@@ -97,7 +99,7 @@ function applyToState(state: ChargeState, p: Payload, fresh: CreditRealization[]
   if (outcome.chargeBecomesFinal) changes[T.charges] = { updated: 1 };
   if (outcome.realizations.length > 0) changes[T.realizations] = { inserted: outcome.realizations.length };
   if (outcome.runTotals) changes[T.runs] = { updated: 1 };
-  return { result, runId: state.run.id, changes, totalsBefore, totalsAfter: totalsToJson(state.totals) };
+  return { result, runId: state.run.id, changes, totalsBefore, totalsAfter: state.totalsJson };
 }
 
 /** Locks every charge with its run and loads the runs' realizations (two statements, sent with the key claim). */
@@ -112,7 +114,7 @@ export const decide: JobKind<Payload>['decide'] = ([locked, runRows, realization
   const states = new ChargeStates(lockedOf(locked, runRows), chargeWithRun, ({ charge, run }): ChargeState => {
     const existing = realizations.get(run.id) ?? [];
     const clock = existing.reduce((latest, r) => Math.max(latest, r.createdAt.getTime()), 0);
-    return { charge, run, realizations: existing, clock, totals: run.totals, runTotalsChanged: false, becameFinal: false };
+    return { charge, run, realizations: existing, clock, totals: run.totals, totalsJson: totalsToJson(run.totals), runTotalsChanged: false, becameFinal: false };
   });
   const inserted: CreditRealization[] = [];
   const decided = decideEach(fresh, (p) => applyToState(states.of(p), p, inserted));

@@ -55,15 +55,20 @@ export function journalInsert(entries: Array<Omit<JournalEntry, 'runId'> & { run
 class JsonDictionary {
   readonly texts: string[] = [];
   private readonly index = new Map<string, number>();
+  /** Entries of one charge share their totals objects while the totals do not move: each is serialized once. */
+  private readonly seen = new Map<unknown, number>();
 
   indexOf(value: unknown): number | null {
     if (value === null || value === undefined) return null;
+    let i = this.seen.get(value);
+    if (i !== undefined) return i;
     const text = JSON.stringify(value);
-    let i = this.index.get(text);
+    i = this.index.get(text);
     if (i === undefined) {
       i = this.texts.push(text);
       this.index.set(text, i);
     }
+    this.seen.set(value, i);
     return i;
   }
 }

@@ -39,7 +39,8 @@ export function payloadHash(data: unknown): string {
   return createHash('sha256').update(canonicalJson(rest)).digest('hex');
 }
 
-type Open = { close: string; items: unknown[]; keys: string[] | null; next: number };
+/** An array or object being written: its members (by index, or by sorted key) and the next one to write. */
+type Open = { close: string; array: unknown[] | null; object: Record<string, unknown> | null; keys: string[] | null; length: number; next: number };
 
 /**
  * Sorted-key JSON with an explicit stack, never recursion: the hash is taken before validation, so a
@@ -47,30 +48,35 @@ type Open = { close: string; items: unknown[]; keys: string[] | null; next: numb
  * Same text as the recursive form: undefined members are null, arrays keep their order.
  */
 export function canonicalJson(root: unknown): string {
-  const out: string[] = [];
+  let out = '';
   const stack: Open[] = [];
   let value: unknown = root;
   for (;;) {
     if (Array.isArray(value)) {
-      out.push('[');
-      stack.push({ close: ']', items: value, keys: null, next: 0 });
+      out += '[';
+      stack.push({ close: ']', array: value, object: null, keys: null, length: value.length, next: 0 });
     } else if (value && typeof value === 'object') {
       const keys = Object.keys(value).sort();
-      out.push('{');
-      stack.push({ close: '}', items: keys.map((k) => (value as Record<string, unknown>)[k]), keys, next: 0 });
+      out += '{';
+      stack.push({ close: '}', array: null, object: value as Record<string, unknown>, keys, length: keys.length, next: 0 });
     } else {
-      out.push(JSON.stringify(value) ?? 'null');
+      out += JSON.stringify(value) ?? 'null';
     }
     let top = stack[stack.length - 1];
-    while (top && top.next >= top.items.length) {
-      out.push(top.close);
+    while (top && top.next >= top.length) {
+      out += top.close;
       stack.pop();
       top = stack[stack.length - 1];
     }
-    if (!top) return out.join('');
-    if (top.next > 0) out.push(',');
-    if (top.keys) out.push(`${JSON.stringify(top.keys[top.next])}:`);
-    value = top.items[top.next++];
+    if (!top) return out;
+    if (top.next > 0) out += ',';
+    if (top.keys) {
+      const key = top.keys[top.next++];
+      out += `${JSON.stringify(key)}:`;
+      value = top.object![key];
+    } else {
+      value = top.array![top.next++];
+    }
   }
 }
 

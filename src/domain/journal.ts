@@ -59,7 +59,9 @@ export interface MovedTotal {
 /** The totals an effect moved; a run that did not exist before counts as all zeros. */
 export function movedTotals(before: TotalsJson | null, after: TotalsJson | null): MovedTotal[] {
   if (!after) return [];
-  return TOTAL_KEYS.filter((key) => !new Money(before?.[key] ?? '0').eq(after[key])).map((key) => ({
+  // Equal texts are equal amounts: only differing texts ("0" and "0.00", or a real move) are parsed.
+  const same = (a: string, b: string) => a === b || new Money(a).eq(b);
+  return TOTAL_KEYS.filter((key) => !same(before?.[key] ?? '0', after[key])).map((key) => ({
     key,
     from: before?.[key] ?? '0',
     to: after[key],
