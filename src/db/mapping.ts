@@ -36,8 +36,8 @@ export function toDbTotals(totals: Totals): Row {
 /**
  * The columns every run child shares (RunChild). The mappers below add to them with Object.assign,
  * not `{ ...runChildFromDb(row), … }`: on Node 20 an object literal that spreads and then adds
- * properties costs about a microsecond per property added (a literal costs a hundredth of that), and
- * these run for every row of every batch.
+ * properties costs about a microsecond per property added (toDbRealization took 16 µs that way and
+ * 0.34 µs this way), and these run for every row of every batch.
  */
 function runChildFromDb(row: Row): RunChild {
   return { id: row.id, namespace: row.namespace, runId: row.run_id, createdAt: row.created_at, updatedAt: row.updated_at, deletedAt: row.deleted_at };
