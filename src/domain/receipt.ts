@@ -2,7 +2,7 @@ import Decimal from 'decimal.js';
 import { currencyPrecision } from './money';
 
 /** The rounding SPEC §1 prescribes (decimal.js ROUND_HALF_UP), by the name a billing team uses. */
-export const ROUNDING_MODE = 'half_away_from_zero';
+export const ROUNDING_MODE = 'half_away_from_zero' as const;
 export type RoundingMode = typeof ROUNDING_MODE;
 
 export type NoProrationReason = 'disabled' | 'no_prorate' | 'full_period' | 'zero_length_period';
@@ -56,7 +56,7 @@ export function buildReceipt(s: ReceiptSteps): ProrationReceipt {
     ratio: s.reason === null ? exactRatio(s.serviceMs, s.fullMs) : '1/1',
     unroundedAmount: s.unrounded,
     currencyPrecision: currencyPrecision(s.input.currency),
-    roundingMode: ROUNDING_MODE as ProrationReceipt['roundingMode'],
+    roundingMode: ROUNDING_MODE,
     roundedAmount: s.rounded,
     roundingDelta: s.rounded.minus(s.unrounded),
     notProratedBecause: s.reason,
