@@ -10,6 +10,7 @@ import { observeBatch } from '../observability/metrics';
 import { unstorableText, validate } from '../validation';
 import { BatchEnv, BatchItem, ItemOutcome } from './batch-item';
 import { faultsBeforeCommit, finishOutcomes, journalScope, keyRefOfItem, lockOrder } from './batch-finish';
+import type { JournalScope } from './journal-recorder';
 import { JobDefinition } from './job-context';
 import { Decided, FreshApplied, JobKind, JobResult } from '../domain/decision';
 
@@ -54,27 +55,21 @@ function entriesFor(keyed: Keyed[], answered: Answered[]): Array<JournalEntry | 
     if (!answer.ok) return null;
     const { result, applied } = answer;
     const chargeId = chargeIdOf(k.item.data, result);
-    // Object.assign, not spreads: see runChildFromDb (db/mapping.ts).
-    const entry: JournalEntry = Object.assign(journalScope(k.ref, k.hash, k.item), {
+    // The scope plus one typed literal, not spreads: see runChildFromDb (db/mapping.ts).
+    const rest: Omit<JournalEntry, keyof JournalScope> = {
       chargeId,
-      runId: null as string | null,
-      outcome: 'replayed' as JournalEntry['outcome'],
+      runId: applied ? applied.runId : runNow.get(chargeId) ?? null,
+      outcome: applied ? 'applied' : 'replayed',
       errorCode: null,
       errorMessage: null,
-      changes: {},
-      totalsBefore: null as JournalEntry['totalsBefore'],
-      totalsAfter: null as JournalEntry['totalsAfter'],
+      changes: applied ? applied.changes : {},
+      totalsBefore: applied ? applied.totalsBefore : null,
+      totalsAfter: applied ? applied.totalsAfter : null,
       finishedAt: new Date(),
-    });
-    if (!applied) {
-      entry.runId = runNow.get(chargeId) ?? null;
-      return entry;
-    }
-    const { runId, changes, totalsBefore, totalsAfter, runChange } = applied;
-    runNow.set(chargeId, runId);
-    Object.assign(entry, { runId, outcome: 'applied', changes, totalsBefore, totalsAfter });
-    if (runChange) entry.runChange = runChange;
-    return entry;
+    };
+    if (applied?.runChange) rest.runChange = applied.runChange;
+    if (applied) runNow.set(chargeId, applied.runId);
+    return Object.assign(journalScope(k.ref, k.hash, k.item), rest);
   });
 }
 
