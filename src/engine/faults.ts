@@ -13,7 +13,7 @@ const spec = faultSpecFrom();
 export const faultsArmed = spec !== '';
 
 export async function faultPoint(point: FaultPoint, queue: string, jobId: string | null): Promise<void> {
-  if (!spec) return;
+  if (!faultsArmed) return;
   const [wanted, onlyQueue] = spec.split(':');
   if (wanted !== point || (onlyQueue && onlyQueue !== queue)) return;
   process.stdout.write(`FLATFEE_FAULT ${point} ${jobId}\n`);
