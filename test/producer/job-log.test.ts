@@ -6,13 +6,13 @@ import { redisOptions } from '../../src/queues/connection';
 import { JobLogWriter } from '../../src/queues/job-log';
 import { dropPrefix, testPrefix } from '../helpers/queue';
 
-// The job log lines of a batch go to Redis in one pipeline: each line must land on its own job, in
+// The job log lines of a batch go to Redis in one script call: each line must land on its own job, in
 // order, with BullMQ's keepLogs and missing-job rules, and ahead of the job's completion although
 // write() does not wait for Redis to answer.
 
 const { redisUrl } = loadConfig();
 
-describe('JobLogWriter: job log lines pipelined per turn of the event loop', function () {
+describe('JobLogWriter: the job log lines of a turn of the event loop in one script call', function () {
   this.timeout(20000);
   const prefix = testPrefix('joblog');
   const name = 'log-test';
@@ -62,6 +62,30 @@ describe('JobLogWriter: job log lines pipelined per turn of the event loop', fun
     }
   });
 
+  it('sends the lines written in one turn as one script call, each to its own job', async () => {
+    const logs = new JobLogWriter((job, line, err) => failures.push(`${job.id} ${line}: ${err instanceof Error ? err.message : String(err)}`));
+    worker = new Worker(name, async () => null, { connection: redisOptions(redisUrl, 'worker'), prefix });
+    logs.attach(name, worker.getBackend());
+    // Delayed: they exist, and no worker takes them while the lines are written.
+    const jobs = await queue.addBulk(Array.from({ length: 5 }, (_, n) => ({ name, data: { n }, opts: { delay: 60000 } })));
+    const monitor = await new IORedis(redisUrl).monitor();
+    const calls: string[][] = [];
+    monitor.on('monitor', (_time: string, args: unknown[]) => {
+      const a = args.map(String);
+      if (['eval', 'evalsha'].includes(a[0].toLowerCase()) && a.some((x) => x.endsWith(':logs'))) calls.push(a.slice(3, 3 + Number(a[2])));
+    });
+    try {
+      await Promise.all(jobs.map((j) => logs.write(j, `line ${j.data.n}`)));
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      monitor.disconnect();
+    }
+    expect(calls).to.deep.equal([jobs.flatMap((j) => [`${prefix}:${name}:${j.id}`, `${prefix}:${name}:${j.id}:logs`])]);
+    for (const j of jobs) expect(await queue.getJobLogs(j.id!)).to.deep.equal({ logs: [`line ${j.data.n}`], count: 1 });
+    expect(failures).to.deep.equal([]);
+    await Promise.all(jobs.map((j) => j.remove()));
+  });
+
   it("keeps only the job's last keepLogs lines, as job.log does", async () => {
     startWorker(async (job, logs) => {
       for (const line of ['a', 'b', 'c']) await logs.write(job, line);
@@ -96,11 +120,12 @@ describe('JobLogWriter: job log lines pipelined per turn of the event loop', fun
       // A client's first call of a script is EVAL (which loads it), later ones EVALSHA.
       if (!['eval', 'evalsha'].includes(a[0].toLowerCase())) return;
       const keys = a.slice(3, 3 + Number(a[2]));
-      const jobId = keys.map((k) => jobKey.exec(k)?.[1]).find((id) => id !== undefined);
-      if (jobId === undefined) return;
-      if (keys.some((k) => k.endsWith(':logs'))) order.push(`log ${jobId}`);
+      const jobIds = keys.map((k) => jobKey.exec(k)?.[1]).filter((id) => id !== undefined);
+      if (jobIds.length === 0) return;
+      // The log script: one call for every line of a turn, each line's job key beside its logs key.
+      if (keys.some((k) => k.endsWith(':logs'))) for (const id of jobIds) order.push(`log ${id}`);
       // moveToFinished: the only script here with the job's key, the completed set and ten keys more.
-      else if (keys.length > 10 && keys.includes(`${prefix}:${name}:completed`)) order.push(`done ${jobId}`);
+      else if (keys.length > 10 && keys.includes(`${prefix}:${name}:completed`)) order.push(`done ${jobIds[0]}`);
     });
     try {
       startWorker(async (job, logs) => {
