@@ -3,12 +3,12 @@ import type { Knex } from 'knex';
 import type { QueryResult } from 'pg';
 import { SqlPart } from './batch-sql';
 import { isStalePreparedStatement } from './pg-errors';
-import { PgProtocol, RoundTrip, RoundTripStatement } from './round-trip';
+import { PgProtocol, RoundTrip, RoundTripStatement, TypeParsers } from './round-trip';
 
 export type Row = Record<string, unknown>;
 
-/** The pg client of a pooled connection. */
-interface PgConnection {
+/** The pg client of a pooled connection; its getTypeParser answers with the parsers knex configured (knex.ts). */
+interface PgConnection extends TypeParsers {
   query(text: string): Promise<QueryResult | QueryResult[]>;
   query(roundTrip: RoundTrip): RoundTrip;
   /** pg's connection: its protocol messages, and the statement names it has prepared on the server. */
@@ -130,7 +130,7 @@ export class BatchTransaction {
    */
   private async send(parts: SqlPart[], end: string | null): Promise<QueryResult[]> {
     const messages = this.messages(parts, end);
-    const roundTrip = new RoundTrip(messages.map((m) => m.statement));
+    const roundTrip = new RoundTrip(messages.map((m) => m.statement), this.connection);
     const query = { sql: roundTrip.text, bindings: messages.flatMap((m) => m.statement.values), method: 'raw', __knexQueryUid: randomUUID() };
     this.knex.client.emit('query', query);
     let results: QueryResult[];

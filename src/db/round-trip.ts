@@ -22,7 +22,12 @@ export interface PgProtocol {
   removeListener(event: 'parseComplete', listener: () => void): unknown;
 }
 
-/** pg's own result of one statement: it parses each column with the type parsers every query uses (NUMERIC stays a string). */
+/** Where a result finds each column's parser: a pg client (its own types, else pg's) has getTypeParser. */
+export interface TypeParsers {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): unknown;
+}
+
+/** pg's own result of one statement: it parses each column with the parsers its client's queries use (NUMERIC stays a string). */
 interface PgResult extends QueryResult {
   addFields(fields: unknown[]): void;
   parseRow(values: unknown[]): Record<string, unknown>;
@@ -31,7 +36,7 @@ interface PgResult extends QueryResult {
 }
 // pg's own Result and parameter serializer (exported as pg.Result and pg.utils; @types/pg omits
 // them), so rows and values come out exactly as for any other query of the client.
-const { Result: PgResultClass, utils } = pg as unknown as { Result: new () => PgResult; utils: { prepareValue(value: unknown): unknown } };
+const { Result: PgResultClass, utils } = pg as unknown as { Result: new (rowMode?: string, types?: TypeParsers) => PgResult; utils: { prepareValue(value: unknown): unknown } };
 const { prepareValue } = utils;
 
 /**
@@ -50,12 +55,17 @@ export class RoundTrip {
   /** Called once with the outcome; a tracer may wrap it to end its span. */
   callback: (err: unknown, results?: QueryResult[]) => void = () => undefined;
   private readonly answered: PgResult[] = [];
-  private current: PgResult = new PgResultClass();
+  private current: PgResult;
   private rowError: unknown = null;
   private settled = false;
   private stopListening: () => void = () => undefined;
 
-  constructor(private readonly statements: RoundTripStatement[]) {
+  /** `types`: the client's, so rows come out as its other queries' do; pg's defaults without it. */
+  constructor(
+    private readonly statements: RoundTripStatement[],
+    private readonly types?: TypeParsers,
+  ) {
+    this.current = new PgResultClass(undefined, types);
     this.text = statements.map((s) => s.text).join(';\n');
     this.results = new Promise<QueryResult[]>((resolve, reject) => {
       this.callback = (err, results) => (err ? reject(err) : resolve(results!));
@@ -121,12 +131,12 @@ export class RoundTrip {
   handleCommandComplete(message: unknown): void {
     this.current.addCommandComplete(message);
     this.answered.push(this.current);
-    this.current = new PgResultClass();
+    this.current = new PgResultClass(undefined, this.types);
   }
 
   handleEmptyQuery(): void {
     this.answered.push(this.current);
-    this.current = new PgResultClass();
+    this.current = new PgResultClass(undefined, this.types);
   }
 
   handleError(err: unknown): void {

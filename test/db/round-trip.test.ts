@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { Client } from 'pg';
-import { PgProtocol, RoundTrip, RoundTripStatement } from '../../src/db/round-trip';
+import { Client, types as pgTypes } from 'pg';
+import parseTimestamp from 'postgres-date';
+import { PgProtocol, RoundTrip, RoundTripStatement, TypeParsers } from '../../src/db/round-trip';
 import { useTestDatabase } from '../helpers/db';
 
 // A round trip sends several prepared statements with one Sync. These tests hold it to what the
@@ -15,7 +16,8 @@ describe('round trip: several prepared statements, one Sync', function () {
   const db = useTestDatabase('round_trip');
   let client: Client;
   const protocol = () => (client as unknown as { connection: PgProtocol }).connection;
-  const send = (statements: RoundTripStatement[]) => client.query(new RoundTrip(statements) as never) as unknown as RoundTrip;
+  const sendOn = (on: Client, statements: RoundTripStatement[], types?: TypeParsers) => on.query(new RoundTrip(statements, types) as never) as unknown as RoundTrip;
+  const send = (statements: RoundTripStatement[]) => sendOn(client, statements);
   const prepared = async () => (await client.query('SELECT name FROM pg_prepared_statements ORDER BY name')).rows.map((r) => r.name);
 
   beforeEach(async () => {
@@ -90,5 +92,38 @@ describe('round trip: several prepared statements, one Sync', function () {
     expect(await prepared()).to.deep.equal(['rt_before', 'rt_json']);
     const [again] = await send([first, statement('rt_json', 'SELECT $1::jsonb AS doc', [{ a: 1 }])]).results;
     expect(again.rows).to.deep.equal([{ n: 1 }]);
+  });
+
+  it("parses each column with the parsers of the client it is given, pg's defaults without one", async () => {
+    const getTypeParser = ((oid: number, format?: 'text' | 'binary') => (oid === pgTypes.builtins.TIMESTAMPTZ ? (v: string) => `parsed ${v}` : pgTypes.getTypeParser(oid, format))) as typeof pgTypes.getTypeParser;
+    const types = { getTypeParser };
+    const own = new Client({ connectionString: db().url, types });
+    await own.connect();
+    try {
+      const sql = "SELECT '2026-03-01 10:00:00+00'::timestamptz AS at, 2::int AS n";
+      const [[row]] = (await sendOn(own, [statement('rt_own', sql)], own).results).map((r) => r.rows);
+      expect(row).to.deep.equal({ at: 'parsed 2026-03-01 10:00:00+00', n: 2 });
+      const [[plain]] = (await sendOn(own, [statement('rt_own', sql)]).results).map((r) => r.rows);
+      expect(plain).to.deep.equal({ at: new Date('2026-03-01T10:00:00Z'), n: 2 });
+    } finally {
+      await own.end();
+    }
+  });
+
+  it("parses each column with the client's own type parsers: a worker connection's timestamptz with postgres-date 2", async () => {
+    const connection = (await db().knex.client.acquireConnection()) as Client;
+    try {
+      expect(connection.getTypeParser(pgTypes.builtins.TIMESTAMPTZ, 'text')).to.equal(parseTimestamp);
+      // pg's own parser, for every other client of the process, is left as it is
+      expect(pgTypes.getTypeParser(pgTypes.builtins.TIMESTAMPTZ, 'text')).to.not.equal(parseTimestamp);
+      const sql = `SELECT '2026-12-05 17:30:12.123456+00'::timestamptz AS a, '1999-06-01 12:00:00-05:30'::timestamptz AS b,
+                          'infinity'::timestamptz AS c, '0099-01-01 00:00:00+00'::timestamptz AS d, NULL::timestamptz AS e, '2026-03-01'::date::text AS f`;
+      const expected = { a: new Date('2026-12-05T17:30:12.123Z'), b: new Date('1999-06-01T17:30:00Z'), c: Infinity, d: new Date('0099-01-01T00:00:00Z'), e: null, f: '2026-03-01' };
+      const [row] = (await sendOn(connection, [statement('rt_times', sql)], connection).results)[0].rows;
+      expect(row).to.deep.equal(expected);
+      expect((await db().knex.raw(sql)).rows[0]).to.deep.equal(expected);
+    } finally {
+      await db().knex.client.releaseConnection(connection);
+    }
   });
 });
