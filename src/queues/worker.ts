@@ -11,6 +11,7 @@ import { jobDefinition, QUEUE_NAMES } from './registry';
 import type { JournalEntry } from '../domain/journal';
 import { jobLogFailed, JobLogWrite, logToJob } from '../engine/journal-recorder';
 import { JobLogWriter } from './job-log';
+import { CompletionWrites } from './completion-writes';
 import { createBatchRunner, JobRunner } from '../engine/batch-runner';
 import { enableProcessMetrics, observeCompleted, observeFailed } from '../observability/metrics';
 import { watchDbPool, watchRedis } from '../observability/resources';
@@ -68,7 +69,7 @@ export function errorCodeOf(err: unknown): string | null {
   return null;
 }
 
-export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: JobRunner, writeLog?: JobLogWrite) {
+export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: JobRunner, writeLog?: JobLogWrite, completions?: CompletionWrites) {
   return async (job: Job, token?: string): Promise<JobResult> => {
     const started = performance.now();
     const def = jobDefinition(job.queueName);
@@ -90,6 +91,7 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
         const f = fields();
         deps.logger.info({ ...f, chargeId: f.chargeId ?? result.chargeId, durationMs: ms(), outcome: result.replayed ? 'replayed' : 'applied' }, 'job completed');
       }
+      completions?.hold(job.queueName);
       return result;
     } catch (err) {
       await logToJob(job, entry, deps.logger, writeLog);
@@ -101,6 +103,7 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
         const level = outcome instanceof UnrecoverableError || errorCodeOf(err) === null ? 'error' : 'warn';
         deps.logger[level]({ ...fields(), durationMs: ms(), errorCode: errorCodeOf(err), err: outcome }, 'job failed');
       }
+      completions?.hold(job.queueName);
       throw outcome;
     }
   };
@@ -110,7 +113,8 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
 export function startWorkers(deps: WorkerDeps): Worker[] {
   const batchSize = deps.batchSize ?? batchSettingsFrom().size;
   const logs = new JobLogWriter((job, _line, err) => jobLogFailed(deps.logger, job, err));
-  const processor = createProcessor(deps, createBatchRunner(deps, batchSize), (job, line) => logs.write(job, line));
+  const completions = new CompletionWrites();
+  const processor = createProcessor(deps, createBatchRunner(deps, batchSize), (job, line) => logs.write(job, line), completions);
   enableProcessMetrics();
   watchDbPool(deps.knex);
   const onError = outageReporter(deps.redisUrl, (line) => deps.logger.warn(line), (queue, err) => deps.logger.error({ queue, err }, 'worker error'));
@@ -130,6 +134,7 @@ export function startWorkers(deps: WorkerDeps): Worker[] {
     watchRedis(worker);
     worker.on('error', (err) => onError(queue, err));
     logs.attach(queue, worker.getBackend());
+    completions.attach(queue, worker.getBackend());
     return worker;
   });
 }
