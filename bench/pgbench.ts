@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -44,6 +44,8 @@ function connArgs(db: TestDatabase): string[] {
 
 export interface PgbenchScratch {
   allocate(seconds: number): Promise<number>;
+  /** The allocate transaction from one client at `rate` per second: each one's latency in ms, pgbench's own schedule lag left out. */
+  allocateAtRate(rate: number, seconds: number): Promise<number[]>;
   simpleUpdate(seconds: number): Promise<number>;
   drop(): Promise<void>;
 }
@@ -59,6 +61,17 @@ export async function preparePgbench(): Promise<PgbenchScratch> {
     async allocate(seconds) {
       const { stdout } = await run('pgbench', ['-n', '-M', 'prepared', '-c', '16', '-j', '2', '-T', String(seconds), '-f', scriptFile, ...connArgs(db)], { env });
       return tps(stdout);
+    },
+    async allocateAtRate(rate, seconds) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'ffw-bench-pgbench-'));
+      try {
+        await run('pgbench', ['-n', '-M', 'prepared', '-c', '1', '-R', String(rate), '-T', String(seconds), '-l', `--log-prefix=${path.join(dir, 'tx')}`, '-f', scriptFile, ...connArgs(db)], { env });
+        // One line per transaction: client, number, latency µs, script, epoch s, µs, schedule lag µs.
+        const lines = readdirSync(dir).flatMap((f) => readFileSync(path.join(dir, f), 'utf8').trim().split('\n'));
+        return lines.map((line) => line.split(' ').map(Number)).map((c) => (c[2] - c[6]) / 1000);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
     async simpleUpdate(seconds) {
       const { stdout } = await run('pgbench', ['-n', '-N', '-M', 'prepared', '-c', '8', '-j', '2', '-T', String(seconds), ...connArgs(db)], { env });

@@ -5,8 +5,8 @@ import { startRedis } from './redis-server';
 import { buildReport, printReport, Row, writeReport } from './report';
 import { engineAlone } from './engine-alone';
 import { addOwnCeilingRatios, dropReference, prepareReference, ReferenceSetup, referenceRun, referenceSetup } from './reference';
-import { allocateEndToEnd, bullmqNoop, Ctx, Measured, mixedLifecycle, peakRss } from './scenarios';
-import { median, round } from './stats';
+import { allocateEndToEnd, bullmqNoop, bullmqNoopIdle, Ctx, Measured, mixedLifecycle, peakRss } from './scenarios';
+import { median, percentile, round } from './stats';
 import { closeAdmin, createTestDatabase } from '../test/helpers/db';
 
 // `npm run bench -- [flags]`: throughput and latency as ratios to baselines measured in the same
@@ -37,11 +37,21 @@ function add(scenario: string, m: Measured | { rate: number }, note?: string): v
   log(`${scenario}: ${round(m.rate)} jobs/s${'p99' in m ? `, p99 ${round(m.p99, 1)} ms` : ''}`);
 }
 
+/** A latency-only row: percentiles of the given timings, nothing else measured. */
+function idleOnly(ms: number[]): Measured {
+  return {
+    jobs: ms.length, failed: 0, firstFailure: null, rate: 20, seconds: ms.length / 20,
+    p50: round(percentile(ms, 50), 2), p95: round(percentile(ms, 95), 2), p99: round(percentile(ms, 99), 2),
+    queriesPerJob: NaN, commitsPerJob: NaN, redisScriptsPerJob: NaN, redisCommandsPerJob: NaN,
+    workerCpuMsPerJob: NaN, postgresCpuMsPerJob: NaN, redisCpuMsPerJob: NaN, machineCpuMsPerJob: NaN,
+  };
+}
+
 async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbench>> | null, reference: ReferenceSetup | null): Promise<void> {
   const { batchSize, concurrency, jobs, jobsPerCharge, perJobJobs } = opts;
   // First, so its rows and this worker's meet the same machine within minutes of each other.
   if (reference) for (const { scenario, m, note } of await referenceRun(reference, opts.pgbenchSeconds)) add(scenario, m, note);
-  if (pgbench) {
+  if (pgbench && want('ceiling')) {
     add('ceiling-sql', { rate: await pgbench.allocate(opts.pgbenchSeconds) }, 'pgbench -M prepared -c 16, the allocate transaction (5 statements)');
     add('pgbench -N -c 8', { rate: await pgbench.simpleUpdate(opts.pgbenchSeconds) });
   }
@@ -67,6 +77,15 @@ async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbenc
     add(`mixed lifecycle one job per batch (6 jobs/charge)`, (await mixedLifecycle(ctx, 1, Math.ceil(opts.perJobJobs / 6))).total);
   }
   if (want('latency')) {
+    // What this machine charges a single job before any of the worker's own work: the queue's hops, and one
+    // client running the allocate transaction (five statements, a durable COMMIT) with as long a pause between.
+    const idleNote = `20 jobs/s offered, ${opts.latencySeconds} s measured after ${opts.latencyWarmupSeconds} s of warm-up`;
+    add('idle floor: bullmq-noop (20 jobs/s)', await bullmqNoopIdle(ctx, 20, 20 * opts.latencySeconds, 20 * opts.latencyWarmupSeconds), `the same producer and rate, a processor that does nothing: ${idleNote}`);
+    if (pgbench) {
+      const all = await pgbench.allocateAtRate(20, opts.latencySeconds + opts.latencyWarmupSeconds);
+      const ms = all.slice(20 * opts.latencyWarmupSeconds);
+      add('idle floor: pgbench allocate, 1 client (20 tx/s)', idleOnly(ms), `pgbench -R 20 -c 1, each statement its own round trip, its schedule lag left out: ${idleNote}`);
+    }
     const m = await allocateEndToEnd(ctx, { label: 'idle', jobs: 20 * opts.latencySeconds, warmupJobs: 20 * opts.latencyWarmupSeconds, perCharge: 1, batchSize, concurrency, rate: 20 });
     add('latency, idle worker (20 jobs/s)', m, `one job at a time: 20 jobs/s offered, ${opts.latencySeconds} s measured after ${opts.latencyWarmupSeconds} s of warm-up`);
   }
@@ -84,7 +103,7 @@ async function main(): Promise<void> {
   const startLoad = os.loadavg()[0];
   const redis = await startRedis();
   const db = await createTestDatabase('bench_e2e');
-  const pgbench = want('ceiling') ? await preparePgbench() : null;
+  const pgbench = want('ceiling') || want('latency') ? await preparePgbench() : null;
   const createdReference = reference ? await prepareReference(reference) : false;
   const cleanup = async () => {
     await pgbench?.drop().catch(() => {});

@@ -156,6 +156,16 @@ export async function bullmqNoop(ctx: Ctx): Promise<Measured> {
   return m;
 }
 
+/**
+ * The queue's share of the idle-latency row: the same producer at the same rate, a BullMQ worker
+ * whose processor does nothing. What enqueue → finished costs on this machine before any job's work.
+ */
+export async function bullmqNoopIdle(ctx: Ctx, rate: number, jobs: number, warmup: number): Promise<Measured> {
+  const payloads = Array.from({ length: warmup + jobs }, (_, i) => ({ n: i }));
+  const [m] = await runStages(ctx, 'noopidle', { mode: 'noop', queues: ['noop'], concurrency: 8 }, [{ queue: 'noop', payloads, rate, warmup }]);
+  return m;
+}
+
 export interface AllocateRun {
   label: string;
   jobs: number;
