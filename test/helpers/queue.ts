@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Job, JobsOptions, QueueEvents, Worker } from 'bullmq';
+import { Job, JobsOptions, Queue, QueueEvents, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { Knex } from 'knex';
 import pino from 'pino';
@@ -48,6 +48,53 @@ export async function dropPrefix(prefix: string): Promise<void> {
   } finally {
     redis.disconnect();
   }
+}
+
+export interface BareQueue {
+  name: string;
+  prefix: string;
+  queue: Queue;
+  events: QueueEvents;
+  /** A worker for the test; closed after it. */
+  worker(processor: (job: Job) => Promise<unknown>, concurrency: number): Worker;
+}
+
+/**
+ * One plain BullMQ queue on its own prefix, with QueueEvents to await jobs and a worker per test
+ * (closed after each), for tests of what the worker does at the queue's edge.
+ */
+export function useBareQueue(label: string, name: string): () => BareQueue {
+  const prefix = testPrefix(label);
+  let bare: BareQueue | null = null;
+  let current: Worker | null = null;
+  before(async () => {
+    const queue = new Queue(name, { connection: redisOptions(config.redisUrl, 'producer'), prefix });
+    const events = new QueueEvents(name, { connection: redisOptions(config.redisUrl, 'worker'), prefix });
+    // 20 jobs awaited at once, each listening on both
+    events.setMaxListeners(50);
+    queue.setMaxListeners(50);
+    await events.waitUntilReady();
+    bare = {
+      name,
+      prefix,
+      queue,
+      events,
+      worker: (processor, concurrency) => (current = new Worker(name, processor, { connection: redisOptions(config.redisUrl, 'worker'), prefix, concurrency })),
+    };
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = null;
+  });
+  after(async () => {
+    await bare?.events.close();
+    await bare?.queue.close();
+    await dropPrefix(prefix);
+  });
+  return () => {
+    if (!bare) throw new Error('queue not ready');
+    return bare;
+  };
 }
 
 /** A real Worker per queue on its own prefix, with the producer client and QueueEvents to await outcomes. */

@@ -1,14 +1,9 @@
 import { expect } from 'chai';
-import { Queue, QueueEvents, Worker } from 'bullmq';
-import { loadConfig } from '../../src/config';
-import { redisOptions } from '../../src/queues/connection';
 import { CompletionWrites } from '../../src/queues/completion-writes';
-import { dropPrefix, testPrefix } from '../helpers/queue';
+import { useBareQueue } from '../helpers/queue';
 
 // Jobs that finish in the same turn have their completions written to Redis together: one write on
 // the worker's socket instead of one per job, with every job completed and its result stored.
-
-const { redisUrl } = loadConfig();
 
 interface Socket {
   _write(chunk: unknown, encoding: string, cb: () => void): void;
@@ -17,48 +12,22 @@ interface Socket {
 
 describe('CompletionWrites: the completions of jobs that finish together leave in one write', function () {
   this.timeout(20000);
-  const prefix = testPrefix('completion');
-  const name = 'completion-test';
-  let queue: Queue;
-  let events: QueueEvents;
-  let worker: Worker | null = null;
-
-  before(async () => {
-    queue = new Queue(name, { connection: redisOptions(redisUrl, 'producer'), prefix });
-    events = new QueueEvents(name, { connection: redisOptions(redisUrl, 'worker'), prefix });
-    events.setMaxListeners(50);
-    queue.setMaxListeners(50);
-    await events.waitUntilReady();
-  });
-
-  afterEach(async () => {
-    await worker?.close();
-    worker = null;
-  });
-
-  after(async () => {
-    await events.close();
-    await queue.close();
-    await dropPrefix(prefix);
-  });
+  const q = useBareQueue('completion', 'completion-test');
 
   /** Runs 20 jobs that all finish in one turn; counts the writes on the worker's socket meanwhile. */
   async function finishTogether(completions: CompletionWrites | null): Promise<{ writes: number; commands: number; results: unknown[] }> {
+    const { name, queue, events } = q();
     let open: () => void = () => undefined;
     const gate = new Promise<void>((r) => (open = r));
     let active = 0;
     let allActive: () => void = () => undefined;
     const twenty = new Promise<void>((r) => (allActive = r));
-    worker = new Worker(
-      name,
-      async (job) => {
-        if (++active === 20) allActive();
-        await gate;
-        completions?.hold(name);
-        return { n: job.data.n };
-      },
-      { connection: redisOptions(redisUrl, 'worker'), prefix, concurrency: 20 },
-    );
+    const worker = q().worker(async (job) => {
+      if (++active === 20) allActive();
+      await gate;
+      completions?.hold(name);
+      return { n: job.data.n };
+    }, 20);
     completions?.attach(name, worker.getBackend());
     const jobs = await queue.addBulk(Array.from({ length: 20 }, (_, n) => ({ name, data: { n } })));
     await twenty;

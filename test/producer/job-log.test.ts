@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { Job, Queue, QueueEvents, Worker } from 'bullmq';
+import { Job, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { loadConfig } from '../../src/config';
-import { redisOptions } from '../../src/queues/connection';
 import { JobLogWriter } from '../../src/queues/job-log';
-import { dropPrefix, testPrefix } from '../helpers/queue';
+import { useBareQueue } from '../helpers/queue';
 
 // The job log lines of a batch go to Redis in one script call: each line must land on its own job, in
 // order, with BullMQ's keepLogs and missing-job rules, and ahead of the job's completion although
@@ -14,39 +13,21 @@ const { redisUrl } = loadConfig();
 
 describe('JobLogWriter: the job log lines of a turn of the event loop in one script call', function () {
   this.timeout(20000);
-  const prefix = testPrefix('joblog');
+  const q = useBareQueue('joblog', 'log-test');
   const name = 'log-test';
-  let queue: Queue;
-  let events: QueueEvents;
-  let worker: Worker | null = null;
-
-  before(async () => {
-    queue = new Queue(name, { connection: redisOptions(redisUrl, 'producer'), prefix });
-    events = new QueueEvents(name, { connection: redisOptions(redisUrl, 'worker'), prefix });
-    // 20 jobs awaited at once, each listening on both
-    events.setMaxListeners(50);
-    queue.setMaxListeners(50);
-    await events.waitUntilReady();
-  });
-
-  afterEach(async () => {
-    await worker?.close();
-    worker = null;
-  });
-
-  after(async () => {
-    await events.close();
-    await queue.close();
-    await dropPrefix(prefix);
-  });
+  let queue: ReturnType<typeof q>['queue'];
+  let events: ReturnType<typeof q>['events'];
+  let prefix: string;
+  before(() => ({ queue, events, prefix } = q()));
 
   let failures: string[] = [];
   beforeEach(() => (failures = []));
 
-  function startWorker(processor: (job: Job, logs: JobLogWriter) => Promise<unknown>, concurrency = 20): void {
+  function startWorker(processor: (job: Job, logs: JobLogWriter) => Promise<unknown>, concurrency = 20): Worker {
     const logs = new JobLogWriter((job, line, err) => failures.push(`${job.id} ${line}: ${err instanceof Error ? err.message : String(err)}`));
-    worker = new Worker(name, (job) => processor(job, logs), { connection: redisOptions(redisUrl, 'worker'), prefix, concurrency });
+    const worker = q().worker((job) => processor(job, logs), concurrency);
     logs.attach(name, worker.getBackend());
+    return worker;
   }
 
   it('gives each of 20 jobs finishing together exactly its own lines, in order', async () => {
@@ -64,8 +45,7 @@ describe('JobLogWriter: the job log lines of a turn of the event loop in one scr
 
   it('sends the lines written in one turn as one script call, each to its own job', async () => {
     const logs = new JobLogWriter((job, line, err) => failures.push(`${job.id} ${line}: ${err instanceof Error ? err.message : String(err)}`));
-    worker = new Worker(name, async () => null, { connection: redisOptions(redisUrl, 'worker'), prefix });
-    logs.attach(name, worker.getBackend());
+    logs.attach(name, q().worker(async () => null, 1).getBackend());
     // Delayed: they exist, and no worker takes them while the lines are written.
     const jobs = await queue.addBulk(Array.from({ length: 5 }, (_, n) => ({ name, data: { n }, opts: { delay: 60000 } })));
     const monitor = await new IORedis(redisUrl).monitor();
