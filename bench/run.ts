@@ -37,10 +37,13 @@ function add(scenario: string, m: Measured | { rate: number }, note?: string): v
   log(`${scenario}: ${round(m.rate)} jobs/s${'p99' in m ? `, p99 ${round(m.p99, 1)} ms` : ''}`);
 }
 
-/** A latency-only row: percentiles of the given timings, nothing else measured. */
-function idleOnly(ms: number[]): Measured {
+/** Jobs per second offered to an idle worker (and to its floors): one at a time, 50 ms apart. */
+const IDLE_RATE = 20;
+
+/** A latency-only row: percentiles of the given timings at the offered rate, nothing else measured. */
+function latencyOnly(ms: number[], rate: number): Measured {
   return {
-    jobs: ms.length, failed: 0, firstFailure: null, rate: 20, seconds: ms.length / 20,
+    jobs: ms.length, failed: 0, firstFailure: null, rate, seconds: ms.length / rate,
     p50: round(percentile(ms, 50), 2), p95: round(percentile(ms, 95), 2), p99: round(percentile(ms, 99), 2),
     queriesPerJob: NaN, commitsPerJob: NaN, redisScriptsPerJob: NaN, redisCommandsPerJob: NaN,
     workerCpuMsPerJob: NaN, postgresCpuMsPerJob: NaN, redisCpuMsPerJob: NaN, machineCpuMsPerJob: NaN,
@@ -77,17 +80,18 @@ async function oneRun(ctx: Ctx, pgbench: Awaited<ReturnType<typeof preparePgbenc
     add(`mixed lifecycle one job per batch (6 jobs/charge)`, (await mixedLifecycle(ctx, 1, Math.ceil(opts.perJobJobs / 6))).total);
   }
   if (want('latency')) {
+    const rate = IDLE_RATE;
+    const [measured, warmup] = [rate * opts.latencySeconds, rate * opts.latencyWarmupSeconds];
+    const idleNote = `${rate} jobs/s offered, ${opts.latencySeconds} s measured after ${opts.latencyWarmupSeconds} s of warm-up`;
     // What this machine charges a single job before any of the worker's own work: the queue's hops, and one
     // client running the allocate transaction (five statements, a durable COMMIT) with as long a pause between.
-    const idleNote = `20 jobs/s offered, ${opts.latencySeconds} s measured after ${opts.latencyWarmupSeconds} s of warm-up`;
-    add('idle floor: bullmq-noop (20 jobs/s)', await bullmqNoopIdle(ctx, 20, 20 * opts.latencySeconds, 20 * opts.latencyWarmupSeconds), `the same producer and rate, a processor that does nothing: ${idleNote}`);
+    add(`idle floor: bullmq-noop (${rate} jobs/s)`, await bullmqNoopIdle(ctx, rate, measured, warmup), `the same producer and rate, a processor that does nothing: ${idleNote}`);
     if (pgbench) {
-      const all = await pgbench.allocateAtRate(20, opts.latencySeconds + opts.latencyWarmupSeconds);
-      const ms = all.slice(20 * opts.latencyWarmupSeconds);
-      add('idle floor: pgbench allocate, 1 client (20 tx/s)', idleOnly(ms), `pgbench -R 20 -c 1, each statement its own round trip, its schedule lag left out: ${idleNote}`);
+      const all = await pgbench.allocateAtRate(rate, opts.latencySeconds + opts.latencyWarmupSeconds);
+      add(`idle floor: pgbench allocate, 1 client (${rate} tx/s)`, latencyOnly(all.slice(warmup), rate), `pgbench -R ${rate} -c 1, each statement its own round trip, its schedule lag left out: ${idleNote}`);
     }
-    const m = await allocateEndToEnd(ctx, { label: 'idle', jobs: 20 * opts.latencySeconds, warmupJobs: 20 * opts.latencyWarmupSeconds, perCharge: 1, batchSize, concurrency, rate: 20 });
-    add('latency, idle worker (20 jobs/s)', m, `one job at a time: 20 jobs/s offered, ${opts.latencySeconds} s measured after ${opts.latencyWarmupSeconds} s of warm-up`);
+    const m = await allocateEndToEnd(ctx, { label: 'idle', jobs: measured, warmupJobs: warmup, perCharge: 1, batchSize, concurrency, rate });
+    add(`latency, idle worker (${rate} jobs/s)`, m, `one job at a time: ${idleNote}`);
   }
   const maxRate = rows.get(`allocate-credit batched (batch ${batchSize})`)?.rates.at(-1);
   if (want('latency') && maxRate) {

@@ -91,7 +91,6 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
         const f = fields();
         deps.logger.info({ ...f, chargeId: f.chargeId ?? result.chargeId, durationMs: ms(), outcome: result.replayed ? 'replayed' : 'applied' }, 'job completed');
       }
-      completions?.hold(job.queueName);
       return result;
     } catch (err) {
       await logToJob(job, entry, deps.logger, writeLog);
@@ -103,8 +102,10 @@ export function createProcessor(deps: Pick<WorkerDeps, 'knex' | 'logger'>, run: 
         const level = outcome instanceof UnrecoverableError || errorCodeOf(err) === null ? 'error' : 'warn';
         deps.logger[level]({ ...fields(), durationMs: ms(), errorCode: errorCodeOf(err), err: outcome }, 'job failed');
       }
-      completions?.hold(job.queueName);
       throw outcome;
+    } finally {
+      // Whatever BullMQ writes next for this job (its completion or failure) leaves with the turn's others.
+      completions?.hold(job.queueName);
     }
   };
 }
