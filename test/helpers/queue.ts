@@ -50,6 +50,44 @@ export async function dropPrefix(prefix: string): Promise<void> {
   }
 }
 
+/**
+ * ioredis reads monitor lines as replies until the MONITOR's OK has been handled; a line that comes in
+ * the same read as the OK is reported as a "command queue state" error. Such a line arrives before
+ * monitorScripts resolves, so it is never one of the test's own commands.
+ */
+const MONITOR_RACE = /^Command queue state error/;
+
+/**
+ * Redis MONITOR for a test, reporting the keys of every script call any client makes (a client's
+ * first call of a script is EVAL, which loads it; later ones EVALSHA) until stop(). Any other error
+ * of the monitoring connection fails the start, or stop().
+ */
+export async function monitorScripts(onScript: (keys: string[]) => void): Promise<{ stop(): void }> {
+  const monitor = new IORedis(config.redisUrl, { monitor: true });
+  const errors: Error[] = [];
+  let stopped = false;
+  monitor.on('error', (err: Error) => {
+    if (!stopped && !MONITOR_RACE.test(err.message)) errors.push(err);
+  });
+  monitor.on('monitor', (_time: string, args: unknown[]) => {
+    const a = args.map(String);
+    if (['eval', 'evalsha'].includes(a[0].toLowerCase())) onScript(a.slice(3, 3 + Number(a[2])));
+  });
+  await new Promise<void>((resolve, reject) => {
+    monitor.once('monitoring', () => resolve());
+    monitor.once('end', () => reject(errors[0] ?? new Error('the monitoring connection ended before MONITOR')));
+  });
+  return {
+    stop() {
+      // Lines still on the wire as the connection leaves monitoring mode are read as replies too.
+      stopped = true;
+      monitor.removeAllListeners('monitor');
+      monitor.disconnect();
+      if (errors.length > 0) throw errors[0];
+    },
+  };
+}
+
 export interface BareQueue {
   name: string;
   prefix: string;

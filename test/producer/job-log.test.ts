@@ -1,15 +1,11 @@
 import { expect } from 'chai';
 import { Job, Worker } from 'bullmq';
-import IORedis from 'ioredis';
-import { loadConfig } from '../../src/config';
 import { JobLogWriter } from '../../src/queues/job-log';
-import { useBareQueue } from '../helpers/queue';
+import { monitorScripts, useBareQueue } from '../helpers/queue';
 
 // The job log lines of a batch go to Redis in one script call: each line must land on its own job, in
 // order, with BullMQ's keepLogs and missing-job rules, and ahead of the job's completion although
 // write() does not wait for Redis to answer.
-
-const { redisUrl } = loadConfig();
 
 describe('JobLogWriter: the job log lines of a turn of the event loop in one script call', function () {
   this.timeout(20000);
@@ -48,17 +44,15 @@ describe('JobLogWriter: the job log lines of a turn of the event loop in one scr
     logs.attach(name, q().worker(async () => null, 1).getBackend());
     // Delayed: they exist, and no worker takes them while the lines are written.
     const jobs = await queue.addBulk(Array.from({ length: 5 }, (_, n) => ({ name, data: { n }, opts: { delay: 60000 } })));
-    const monitor = await new IORedis(redisUrl).monitor();
     const calls: string[][] = [];
-    monitor.on('monitor', (_time: string, args: unknown[]) => {
-      const a = args.map(String);
-      if (['eval', 'evalsha'].includes(a[0].toLowerCase()) && a.some((x) => x.endsWith(':logs'))) calls.push(a.slice(3, 3 + Number(a[2])));
+    const monitor = await monitorScripts((keys) => {
+      if (keys.some((k) => k.endsWith(':logs'))) calls.push(keys);
     });
     try {
       await Promise.all(jobs.map((j) => logs.write(j, `line ${j.data.n}`)));
       await new Promise((r) => setTimeout(r, 100));
     } finally {
-      monitor.disconnect();
+      monitor.stop();
     }
     expect(calls).to.deep.equal([jobs.flatMap((j) => [`${prefix}:${name}:${j.id}`, `${prefix}:${name}:${j.id}:logs`])]);
     for (const j of jobs) expect(await queue.getJobLogs(j.id!)).to.deep.equal({ logs: [`line ${j.data.n}`], count: 1 });
@@ -92,14 +86,9 @@ describe('JobLogWriter: the job log lines of a turn of the event loop in one scr
   });
 
   it("runs each job's addLog before its completion in Redis, although write() does not wait for the reply", async () => {
-    const monitor = await new IORedis(redisUrl).monitor();
     const order: string[] = [];
     const jobKey = new RegExp(`^${prefix}:${name}:(\\d+)$`);
-    monitor.on('monitor', (_time: string, args: unknown[]) => {
-      const a = args.map(String);
-      // A client's first call of a script is EVAL (which loads it), later ones EVALSHA.
-      if (!['eval', 'evalsha'].includes(a[0].toLowerCase())) return;
-      const keys = a.slice(3, 3 + Number(a[2]));
+    const monitor = await monitorScripts((keys) => {
       const jobIds = keys.map((k) => jobKey.exec(k)?.[1]).filter((id) => id !== undefined);
       if (jobIds.length === 0) return;
       // The log script: one call for every line of a turn, each line's job key beside its logs key.
@@ -123,7 +112,7 @@ describe('JobLogWriter: the job log lines of a turn of the event loop in one scr
       }
       expect(failures).to.deep.equal([]);
     } finally {
-      monitor.disconnect();
+      monitor.stop();
     }
   });
 });
