@@ -48,6 +48,22 @@ export async function tally(queues: FlatFeeQueues, names: readonly QueueName[] =
   return sum;
 }
 
+/**
+ * Polls until the worker has finished some jobs beyond `completedBefore` while others still wait or
+ * run: the moment a fault test means by "while jobs flow". A fixed pause misses it on a fast machine,
+ * where the worker is done before the pause ends. Returns that moment's tally (or the last one, with
+ * nothing pending, when the jobs all finished between two polls).
+ */
+export async function whileFlowing(queues: FlatFeeQueues, completedBefore: number, timeoutMs = 10000): Promise<QueueTally> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = await tally(queues);
+    const pending = now.waiting + now.active;
+    if ((now.completed > completedBefore && pending > 0) || pending === 0 || Date.now() > deadline) return now;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 // The producer's queues each hold their own connection and fail fast while it is down (SPEC
 // connection policy), so after a Redis fault one queue can answer while another still reconnects.
 const REDIS_RECONNECTING = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET/;

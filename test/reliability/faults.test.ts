@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config';
 import { FlatFeeQueues } from '../../src/queues/producer';
 import { QUEUE_NAMES } from '../../src/queues/registry';
 import { useTestDatabase } from '../helpers/db';
-import { enqueueAll, jobsIn, LONG, PlannedJob, seeded, shuffle, tally, waitForFinished } from '../helpers/flow';
+import { enqueueAll, jobsIn, LONG, PlannedJob, seeded, shuffle, tally, waitForFinished, whileFlowing } from '../helpers/flow';
 import { ledgerDiff, modelFigures, readLedger, tableFigures } from '../helpers/ledger-model';
 import { PrivateRedis } from '../helpers/private-redis';
 import { dropPrefix, testPrefix } from '../helpers/queue';
@@ -154,9 +154,9 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
     await waitForFinished(queues, scenario.phases[0].length, { timeoutMs: 60000 });
 
     // Given Redis SIGKILLed while the realizations are in flight, down for 2 s, then back
+    const before = await tally(queues);
     await enqueueAll(queues, shuffle(scenario.phases[1], random));
-    await new Promise((r) => setTimeout(r, 300));
-    const inFlight = await tally(queues);
+    const inFlight = await whileFlowing(queues, before.completed);
     await redis.kill();
     await new Promise((r) => setTimeout(r, 2000));
     await redis.restart();
@@ -229,12 +229,13 @@ for (const mode of WORKER_MODES) describe(`reliability: database and Redis fault
 
     // Given every client connection (the worker's blocking and command connections, the producer's)
     // killed by the server while the realizations are in flight
-    await enqueueAll(queues, shuffle(scenario.phases[1], random));
-    await new Promise((r) => setTimeout(r, 300));
+    const before = await tally(queues);
     const admin = new IORedis(redis.url);
     let killed: number;
     try {
-      const inFlight = await tally(queues);
+      await admin.ping();
+      await enqueueAll(queues, shuffle(scenario.phases[1], random));
+      const inFlight = await whileFlowing(queues, before.completed);
       expect(inFlight.waiting + inFlight.active, 'jobs pending at the kill').to.be.greaterThan(0);
       killed = Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'));
     } finally {
