@@ -29,6 +29,8 @@ export interface WorkerHarness {
   run<Q extends QueueName>(queue: Q, payload: PayloadOf<Q> | Record<string, unknown>, options?: EnqueueOptions): Promise<JobOutcome>;
   add<Q extends QueueName>(queue: Q, payload: PayloadOf<Q> | Record<string, unknown>, options?: EnqueueOptions): Promise<Job>;
   wait(job: Job): Promise<JobOutcome>;
+  /** Waits until a job's first attempt has failed (it waits for its retry), and returns it as it is then. */
+  failedOnce(job: Job): Promise<Job>;
 }
 
 export function testPrefix(label: string): string {
@@ -164,12 +166,21 @@ export function useWorkerHarness(label: string, knex: () => Knex, options: { con
       const state = await fresh.getState();
       return { job: fresh, state, result: fresh.returnvalue ?? null, failedReason: fresh.failedReason ?? null };
     };
+    const failedOnce = async (job: Job): Promise<Job> => {
+      const queue = queues.queue(job.queueName as QueueName);
+      for (const deadline = Date.now() + 20000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 10))) {
+        const fresh = (await Job.fromId(queue, job.id!))!;
+        if (fresh.attemptsMade > 0) return fresh;
+      }
+      throw new Error(`job ${job.id} on ${job.queueName}: no failed attempt within 20 s`);
+    };
     harness = {
       prefix,
       queues,
       workers,
       add: add as WorkerHarness['add'],
       wait,
+      failedOnce,
       run: (async (queue: QueueName, payload: unknown, opts?: EnqueueOptions) => wait(await add(queue, payload, opts))) as WorkerHarness['run'],
     };
   });

@@ -119,7 +119,7 @@ describe('migrate-legacy-flat-fees across a SIGKILLed worker', function () {
   it('survives a SIGKILL at a random moment, mid-transaction or not', async () => {
     const first = await worker();
     const job = await queues.enqueue(QUEUE, { namespace: 'ns-k2', batchSize: 100 });
-    const stopAt = 300 + Math.floor(Math.random() * 2000);
+    const stopAt = 300 + Math.floor(Math.random() * 1500);
     for (let i = 0; i < 1000 && (await settle(await namespaceRows(db().knex, 'ns-k2'))).charges < stopAt; i += 1) {
       await new Promise((r) => setTimeout(r, 5));
     }

@@ -180,8 +180,7 @@ describe('migrate-legacy-flat-fees: legacy realizations move under one current r
     const id = await legacyCharge(knex(), ns, { status: 'active', status_detailed: 'active', amount_after_proration: '70' });
     const job = await h().add('allocate-credit', { namespace: ns, chargeId: id, realizations: [allocation('70')] }, { attempts: 50, backoff: { type: 'fixed', delay: 100 } });
     // when the job has failed at least once on the unmigrated charge
-    for (let i = 0; i < 100 && (await h().queues.queue('allocate-credit').getJob(job.id!))!.attemptsMade === 0; i += 1) await new Promise((r) => setTimeout(r, 20));
-    const waiting = (await h().queues.queue('allocate-credit').getJob(job.id!))!;
+    const waiting = await h().failedOnce(job);
     expect(waiting.failedReason).to.match(/^charge_not_migrated: /);
     // then the migration lets its next attempt through
     await migrate({ namespace: ns });

@@ -256,7 +256,8 @@ describe('realization jobs: allocate-credit, create-invoiced-usage, payment, bal
     await h().run('create-invoiced-usage', { namespace: NS, chargeId: id, lineId, invoiceId, servicePeriod: { from: '2026-01-01T00:00:00Z', to: '2026-02-01T00:00:00Z' }, totals: totals({ amount: '100', chargesTotal: '100', total: '100' }) });
     const pay = { namespace: NS, chargeId: id, lineId, invoiceId, transactionGroupId: 'tg' };
     const settle = await h().add('payment', { ...pay, action: 'settle' }, { attempts: 20, backoff: { type: 'fixed', delay: 50 } });
-    await new Promise((r) => setTimeout(r, 120));
+    // the authorize goes in only once the settle has been refused for want of it
+    expect((await h().failedOnce(settle)).failedReason).to.match(/^cannot_settle_not_authorized_payment: /);
     await h().run('payment', { ...pay, action: 'authorize' });
     const out = await h().wait(settle);
     expect(out.state).to.equal('completed');
