@@ -48,10 +48,9 @@ export async function checkAllMigrated(db: Knex, scope: BatchScope): Promise<Ver
       JOIN ${T.charges} c ON c.id = l.charge_id AND c.migrated_to_runs ${scopeFilter}
       LEFT JOIN ${t.migrated} n ON n.id = l.id AND n.run_id = c.current_realization_run_id`,
   );
-  const [checks, remaining] = await Promise.all([
-    db.raw(tables.join('\nUNION ALL\n'), { namespace: scope.namespace }),
-    countUnmigratedCharges(db, scope),
-  ]);
+  // One after another: the drop of the legacy tables runs this inside its transaction.
+  const checks = await db.raw(tables.join('\nUNION ALL\n'), { namespace: scope.namespace });
+  const remaining = await countUnmigratedCharges(db, scope);
   // UNION ALL promises no order; reports list the tables as CHILD_TABLES does.
   const order = (c: TableCheck) => CHILD_TABLES.findIndex((t) => t.name === c.table);
   return verification(checks.rows.map(toCheck).sort((a: TableCheck, b: TableCheck) => order(a) - order(b)), remaining);

@@ -46,11 +46,10 @@ export async function getCharge(
 
   const runs = await listRunsOfCharges(knex, namespace, [chargeId]);
   const runIds = runs.map((r) => r.id);
-  const [realizations, usages, payments] = await Promise.all([
-    listRealizationsOfRuns(knex, namespace, runIds),
-    listUsagesOfRuns(knex, namespace, runIds),
-    listPaymentsOfRuns(knex, namespace, runIds),
-  ]);
+  // One after another: the board reads inside a snapshot transaction, which is a single connection.
+  const realizations = await listRealizationsOfRuns(knex, namespace, runIds);
+  const usages = await listUsagesOfRuns(knex, namespace, runIds);
+  const payments = await listPaymentsOfRuns(knex, namespace, runIds);
   const views: RunView[] = runs.map((run) => ({
     ...run,
     creditRealizations: realizations.filter((r) => r.runId === run.id),
