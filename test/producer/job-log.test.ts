@@ -9,8 +9,8 @@ import { monitorScripts, useBareQueue } from '../helpers/queue';
 
 describe('JobLogWriter: the job log lines of a turn of the event loop in one script call', function () {
   this.timeout(20000);
-  const q = useBareQueue('joblog', 'log-test');
   const name = 'log-test';
+  const q = useBareQueue('joblog', name);
   let queue: ReturnType<typeof q>['queue'];
   let events: ReturnType<typeof q>['events'];
   let prefix: string;
@@ -19,8 +19,11 @@ describe('JobLogWriter: the job log lines of a turn of the event loop in one scr
   let failures: string[] = [];
   beforeEach(() => (failures = []));
 
+  /** A writer that records each failed line in `failures`. */
+  const recordingWriter = () => new JobLogWriter((job, line, err) => failures.push(`${job.id} ${line}: ${err instanceof Error ? err.message : String(err)}`));
+
   function startWorker(processor: (job: Job, logs: JobLogWriter) => Promise<unknown>, concurrency = 20): Worker {
-    const logs = new JobLogWriter((job, line, err) => failures.push(`${job.id} ${line}: ${err instanceof Error ? err.message : String(err)}`));
+    const logs = recordingWriter();
     const worker = q().worker((job) => processor(job, logs), concurrency);
     logs.attach(name, worker.getBackend());
     return worker;
@@ -40,7 +43,7 @@ describe('JobLogWriter: the job log lines of a turn of the event loop in one scr
   });
 
   it('sends the lines written in one turn as one script call, each to its own job', async () => {
-    const logs = new JobLogWriter((job, line, err) => failures.push(`${job.id} ${line}: ${err instanceof Error ? err.message : String(err)}`));
+    const logs = recordingWriter();
     logs.attach(name, q().worker(async () => null, 1).getBackend());
     // Delayed: they exist, and no worker takes them while the lines are written.
     const jobs = await queue.addBulk(Array.from({ length: 5 }, (_, n) => ({ name, data: { n }, opts: { delay: 60000 } })));
